@@ -1,0 +1,145 @@
+//! One typed configuration for every subcommand, layered as the CLI contract says:
+//! built-in defaults, then a TOML file (`--config FILE` or `CYCLADES_CONFIG`), then
+//! `CYCLADES_*` environment variables, then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address `serve` listens on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Holds the SQLite database and the image store.
+    pub data_dir: PathBuf,
+    /// Base URL clients reach the gateway at (e.g. `https://cloud.example.org`). When unset,
+    /// links and the service catalog are built from each request's scheme and `Host`.
+    pub public_url: Option<String>,
+    /// Region name advertised in the service catalog.
+    pub region: String,
+    /// Lifetime of an issued token, in seconds.
+    pub token_ttl_secs: u64,
+    /// Idle keep-alive connections are closed after this many seconds (the seed's 20 s).
+    pub idle_timeout_secs: u64,
+    /// Upper bound for one API request (not image data transfers), in seconds.
+    pub request_timeout_secs: u64,
+    /// How long `serve` waits for in-flight requests after SIGTERM/SIGINT.
+    pub shutdown_grace_secs: u64,
+    /// Largest JSON request body the compute, network and identity APIs accept, in bytes.
+    pub max_json_body: usize,
+    /// Origins allowed by CORS; empty means any origin (auth is a header, never a cookie).
+    pub cors_allowed_origins: Vec<String>,
+    /// Number of read-only SQLite connections.
+    pub db_readers: u32,
+    /// `tracing` filter, e.g. `info` or `cyclades=debug,tower_http=info`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            public_url: None,
+            region: "default".into(),
+            token_ttl_secs: 30 * 24 * 3600,
+            idle_timeout_secs: 20,
+            request_timeout_secs: 60,
+            shutdown_grace_secs: 30,
+            max_json_body: 1024 * 1024,
+            cors_allowed_origins: Vec::new(),
+            db_readers: 4,
+            log: "info".into(),
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers in charge.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Builds the configuration from every layer, lowest first.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let env_file = std::env::var_os("CYCLADES_CONFIG").map(PathBuf::from);
+        if let Some(path) = file.map(Path::to_path_buf).or(env_file) {
+            if !path.is_file() {
+                anyhow::bail!("config file {} does not exist", path.display());
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        // CYCLADES_CONFIG names the file itself, so it is not a key of the struct.
+        fig = fig
+            .merge(Env::prefixed("CYCLADES_").ignore(&["config"]))
+            .merge(Serialized::defaults(overrides));
+        let cfg: Config = fig
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            anyhow::bail!("public_url '{url}' must start with http:// or https://");
+        }
+        if self.db_readers == 0 {
+            anyhow::bail!("db_readers must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("cyclades.db")
+    }
+}
+
+#[cfg(test)]
+// figment's Jail API fixes the closure's error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "region = \"file\"\nidle_timeout_secs = 5\nlog = \"warn\"",
+            )?;
+            jail.set_env("CYCLADES_IDLE_TIMEOUT_SECS", "7");
+            let o = Overrides {
+                data_dir: Some("flagdir".into()),
+                ..Default::default()
+            };
+            let c = Config::load(Some(Path::new("c.toml")), &o).map_err(|e| e.to_string())?;
+            assert_eq!(c.region, "file");
+            assert_eq!(c.idle_timeout_secs, 7);
+            assert_eq!(c.data_dir, PathBuf::from("flagdir"));
+            assert_eq!(c.log, "warn");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "regoin = \"typo\"")?;
+            let err = Config::load(Some(Path::new("c.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("regoin"), "{err}");
+            Ok(())
+        });
+    }
+}

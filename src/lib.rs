@@ -1,0 +1,12 @@
+//! `cyclades`: a compute-and-image gateway in the style of Synnefo's Cyclades.
+//!
+//! One binary serves the Cyclades compute API, the Image API v2, the identity endpoints
+//! real clients need, and (later) VNC consoles. See `../shared/ARCHITECTURE.md` for the
+//! request flow and layout.
+
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod server;
+pub mod store;

@@ -1,0 +1,220 @@
+//! The embedded SQLite driver.
+//!
+//! One writer connection (behind a mutex: SQLite allows one writer at a time, so queuing
+//! here instead of in SQLite's busy handler keeps `SQLITE_BUSY` away from clients) and a
+//! pool of readers. Every statement runs on tokio's blocking threads, never on the async
+//! runtime. WAL with `synchronous=FULL`: a committed transaction survives a kill or a power
+//! loss.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite_migration::{M, Migrations};
+
+use super::{Store, StoreError, StoreResult, flavors, identity};
+use crate::domain::flavor::{Flavor, NewFlavor};
+use crate::domain::identity::{NewUser, User};
+use crate::domain::time::Timestamp;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("migrations/0001_init.sql"))])
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(())
+}
+
+pub(super) fn map_err(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, msg) = &e {
+        match f.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => return StoreError::Busy,
+            ErrorCode::DiskFull => return StoreError::Full,
+            ErrorCode::ConstraintViolation => {
+                return StoreError::Conflict(msg.clone().unwrap_or_else(|| "conflict".into()));
+            }
+            _ => {}
+        }
+    }
+    StoreError::Internal(e.to_string())
+}
+
+pub struct SqliteStore {
+    writer: Arc<Mutex<Option<Connection>>>,
+    readers: r2d2::Pool<SqliteConnectionManager>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database, migrates it to the latest schema and seeds
+    /// the first-start defaults.
+    pub async fn open(path: &Path, readers: u32) -> anyhow::Result<SqliteStore> {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path, readers)).await?
+    }
+
+    fn open_blocking(path: &Path, readers: u32) -> anyhow::Result<SqliteStore> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        }
+        let mut writer = Connection::open(path)
+            .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
+        writer.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String =
+            writer.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            anyhow::bail!("database {} refused WAL mode (got {mode})", path.display());
+        }
+        configure(&writer)?;
+        migrations()
+            .to_latest(&mut writer)
+            .map_err(|e| anyhow::anyhow!("migrating {}: {e}", path.display()))?;
+        flavors::seed_defaults(&mut writer).map_err(map_err)?;
+
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(|c| {
+                c.busy_timeout(BUSY_TIMEOUT)?;
+                c.pragma_update(None, "foreign_keys", "ON")
+            });
+        let readers = r2d2::Pool::builder()
+            .max_size(readers)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(30))
+            .build(manager)?;
+        Ok(SqliteStore {
+            writer: Arc::new(Mutex::new(Some(writer))),
+            readers,
+        })
+    }
+
+    /// Runs `f` in one write transaction on a blocking thread.
+    async fn write<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<R> + Send + 'static,
+    {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = writer
+                .lock()
+                .map_err(|_| StoreError::Internal("writer lock poisoned".into()))?;
+            let conn = guard
+                .as_mut()
+                .ok_or_else(|| StoreError::Internal("store is closed".into()))?;
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(map_err)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
+    }
+
+    /// Runs `f` on a pooled read-only connection on a blocking thread.
+    async fn read<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get().map_err(|_| StoreError::Busy)?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+        self.write(move |tx| identity::create_user(tx, user)).await
+    }
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        self.read(identity::list_users).await
+    }
+    async fn user_by_name(&self, name: &str) -> StoreResult<Option<User>> {
+        let name = name.to_owned();
+        self.read(move |c| identity::user_by_name(c, &name)).await
+    }
+    async fn count_users(&self) -> StoreResult<u64> {
+        self.read(identity::count_users).await
+    }
+    async fn user_names(&self, ids: Vec<String>) -> StoreResult<Vec<(String, String)>> {
+        self.read(move |c| identity::lookup(c, "id", &ids)).await
+    }
+    async fn user_ids(&self, names: Vec<String>) -> StoreResult<Vec<(String, String)>> {
+        self.read(move |c| identity::lookup(c, "name", &names))
+            .await
+    }
+    async fn insert_token(
+        &self,
+        hash: String,
+        user_id: String,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        self.write(move |tx| identity::insert_token(tx, &hash, &user_id, &expires_at))
+            .await
+    }
+    async fn token_user(
+        &self,
+        hash: String,
+        now: Timestamp,
+    ) -> StoreResult<Option<(User, Timestamp)>> {
+        self.read(move |c| identity::token_user(c, &hash, &now))
+            .await
+    }
+    async fn revoke_token(&self, hash: String) -> StoreResult<bool> {
+        self.write(move |tx| identity::revoke_token(tx, &hash))
+            .await
+    }
+
+    async fn create_flavor(&self, flavor: NewFlavor) -> StoreResult<Flavor> {
+        self.write(move |tx| flavors::create(tx, &flavor)).await
+    }
+    async fn list_flavors(&self) -> StoreResult<Vec<Flavor>> {
+        self.read(flavors::list).await
+    }
+    async fn get_flavor(&self, id: i64) -> StoreResult<Option<Flavor>> {
+        self.read(move |c| flavors::get(c, id)).await
+    }
+    async fn delete_flavor(&self, id: i64) -> StoreResult<bool> {
+        self.write(move |tx| flavors::delete(tx, id)).await
+    }
+
+    async fn schema_version(&self) -> StoreResult<String> {
+        self.read(|c| {
+            migrations()
+                .current_version(c)
+                .map(|v| format!("{v:?}"))
+                .map_err(|e| StoreError::Internal(e.to_string()))
+        })
+        .await
+    }
+
+    async fn close(&self) {
+        let writer = self.writer.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Ok(mut guard) = writer.lock()
+                && let Some(conn) = guard.take()
+            {
+                // Fold the WAL back into the main file so the data dir is one file at rest.
+                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                let _ = conn.close();
+            }
+        })
+        .await;
+    }
+}
