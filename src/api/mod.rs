@@ -173,3 +173,45 @@ async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     ));
     fault::render(Api::Compute, format, &err)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    async fn boom() -> &'static str {
+        panic!("secret internals")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_a_compute_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db"), 1).await.unwrap();
+        let cfg = Config::default();
+        let state = AppState {
+            config: Arc::new(cfg.clone()),
+            store: Arc::new(store),
+        };
+        let routes = Routes::new().get("/boom", boom);
+        let app = compute_stack(routes, false, &cfg, &mut Vec::new()).with_state(state);
+        for accept in ["application/json", "application/xml"] {
+            let req = axum::http::Request::get("/boom")
+                .header("Accept", accept)
+                .body(Body::empty())
+                .unwrap();
+            let resp = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let text = String::from_utf8_lossy(&body);
+            assert!(text.contains("computeFault"), "{text}");
+            assert!(!text.contains("secret"), "internals leaked: {text}");
+        }
+    }
+}

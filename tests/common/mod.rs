@@ -1,0 +1,246 @@
+//! The one helper every black-box test uses: start the real `cyclades` binary on port 0
+//! with a throw-away data dir, talk HTTP to it, stop it with SIGTERM.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_cyclades");
+
+/// Runs a `cyclades` subcommand against `data_dir`.
+pub fn cli(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("CYCLADES_LOG", "warn")
+        .output()
+        .expect("run cyclades")
+}
+
+/// Runs a subcommand that must succeed and returns the last line of its stdout.
+pub fn cli_last_line(data_dir: &Path, args: &[&str]) -> String {
+    let out = cli(data_dir, args);
+    assert!(
+        out.status.success(),
+        "cyclades {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+pub struct Gateway {
+    child: Option<Child>,
+    pub url: String,
+    pub data_dir: PathBuf,
+    /// Lines the gateway printed on stdout before `listening on`.
+    pub banner: Vec<String>,
+    /// The rest of stdout, as it arrives.
+    stdout_rest: mpsc::Receiver<String>,
+    _tmp: Option<tempfile::TempDir>,
+    client: reqwest::blocking::Client,
+}
+
+pub struct Options {
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            env: vec![("CYCLADES_LOG".into(), "warn".into())],
+            args: Vec::new(),
+        }
+    }
+}
+
+impl Options {
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+}
+
+impl Gateway {
+    /// A gateway on a fresh data dir.
+    pub fn start() -> Gateway {
+        Self::start_with(Options::default())
+    }
+
+    pub fn start_with(opts: Options) -> Gateway {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut g = Self::start_in(&dir, opts).unwrap_or_else(|e| panic!("{e}"));
+        g._tmp = Some(tmp);
+        g
+    }
+
+    /// A gateway on an existing data dir; `Err` carries its stderr if it did not start.
+    pub fn start_in(dir: &Path, opts: Options) -> Result<Gateway, String> {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .args(&opts.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (etx, erx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = etx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut banner = Vec::new();
+        let url = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(url) = line.strip_prefix("listening on ") {
+                        break url.trim().to_owned();
+                    }
+                    banner.push(line);
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let err: Vec<String> = erx.try_iter().collect();
+                    return Err(format!(
+                        "gateway did not start: stdout {banner:?}, stderr:\n{}",
+                        err.join("\n")
+                    ));
+                }
+            }
+        };
+        Ok(Gateway {
+            child: Some(child),
+            url,
+            data_dir: dir.to_path_buf(),
+            banner,
+            stdout_rest: rx,
+            _tmp: None,
+            client: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+        })
+    }
+
+    /// The admin token printed at the first start of a data dir.
+    pub fn admin_token(&self) -> String {
+        self.banner
+            .iter()
+            .find_map(|l| l.strip_prefix("admin token: "))
+            .expect("admin token in banner")
+            .trim()
+            .to_owned()
+    }
+
+    /// Creates a user through the CLI (while the gateway runs) and returns its token.
+    pub fn user(&self, name: &str, extra: &[&str]) -> String {
+        let mut args = vec!["user", "create", name];
+        args.extend_from_slice(extra);
+        cli_last_line(&self.data_dir, &args)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    pub fn client(&self) -> &reqwest::blocking::Client {
+        &self.client
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> reqwest::blocking::Response {
+        self.client
+            .get(self.url(path))
+            .header("X-Auth-Token", token)
+            .send()
+            .expect("GET")
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the process to end; returns its status and
+    /// the stdout lines printed after `listening on`.
+    pub fn stop(mut self) -> (ExitStatus, Vec<String>) {
+        let mut child = self.child.take().expect("running");
+        terminate(&child);
+        let status = wait_bounded(&mut child, Duration::from_secs(30));
+        let rest = self.stdout_rest.try_iter().collect();
+        (status, rest)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+}
+
+fn terminate(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return child.wait().expect("wait");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            terminate(&child);
+            wait_bounded(&mut child, Duration::from_secs(10));
+        }
+    }
+}
+
+/// Replaces the gateway's real address in `s` so snapshots do not depend on the port.
+pub fn normalize(g: &Gateway, s: &str) -> String {
+    s.replace(&g.url, "http://GATEWAY")
+}
+
+/// Checks that `xml` is well-formed by reading it to the end with a parser.
+pub fn assert_well_formed(xml: &str) {
+    let mut r = quick_xml::Reader::from_str(xml);
+    loop {
+        match r.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("malformed XML ({e}): {xml}"),
+        }
+    }
+}
