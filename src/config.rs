@@ -37,6 +37,22 @@ pub struct Config {
     pub db_readers: u32,
     /// `tracing` filter, e.g. `info` or `cyclades=debug,tower_http=info`.
     pub log: String,
+    /// Largest image a single upload may store, in bytes.
+    pub image_max_size: u64,
+    /// Image bytes one project may store in all; 0 means no limit.
+    pub image_quota_bytes: u64,
+    /// Members one image may have.
+    pub image_max_members: u32,
+    /// Tags one image may have.
+    pub image_max_tags: usize,
+    /// User properties one image may have.
+    pub image_max_properties: usize,
+    /// Page size of image lists when the client gives no `limit`.
+    pub image_list_default_limit: u32,
+    /// Largest page size of image lists.
+    pub image_list_max_limit: u32,
+    /// Glance-style `property-protections-roles.conf`; unset means no property protections.
+    pub property_protections_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -54,6 +70,14 @@ impl Default for Config {
             cors_allowed_origins: Vec::new(),
             db_readers: 4,
             log: "info".into(),
+            image_max_size: 1 << 40,
+            image_quota_bytes: 0,
+            image_max_members: 128,
+            image_max_tags: 128,
+            image_max_properties: 128,
+            image_list_default_limit: 25,
+            image_list_max_limit: 1000,
+            property_protections_file: None,
         }
     }
 }
@@ -94,6 +118,11 @@ impl Config {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             anyhow::bail!("public_url '{url}' must start with http:// or https://");
+        }
+        if self.image_list_default_limit == 0
+            || self.image_list_default_limit > self.image_list_max_limit
+        {
+            anyhow::bail!("image_list_default_limit must be between 1 and image_list_max_limit");
         }
         if self.db_readers == 0 {
             anyhow::bail!("db_readers must be at least 1");

@@ -98,10 +98,7 @@ async fn bootstrap_admin(config: &Config, store: &Arc<dyn Store>) -> anyhow::Res
             password_hash: None,
         })
         .await?;
-    let state = AppState {
-        config: Arc::new(config.clone()),
-        store: store.clone(),
-    };
+    let state = AppState::new(config.clone(), store.clone())?;
     let (token, expires) = crate::api::identity::issue_for(&state, &user)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -123,10 +120,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let state = AppState {
-        config: Arc::new(config.clone()),
-        store: store.clone(),
-    };
+    let state = AppState::new(config.clone(), store.clone())?;
+    let reset = store.reset_interrupted_uploads().await?;
+    if reset > 0 {
+        tracing::warn!(
+            "{reset} image upload(s) were cut short by the last stop; those images are queued again"
+        );
+    }
     let app = crate::api::app(state);
 
     let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -192,11 +192,11 @@ mod tests {
     async fn a_panicking_handler_becomes_a_compute_fault() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("db"), 1).await.unwrap();
-        let cfg = Config::default();
-        let state = AppState {
-            config: Arc::new(cfg.clone()),
-            store: Arc::new(store),
+        let cfg = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
         };
+        let state = AppState::new(cfg.clone(), Arc::new(store)).unwrap();
         let routes = Routes::new().get("/boom", boom);
         let app = compute_stack(routes, false, &cfg, &mut Vec::new()).with_state(state);
         for accept in ["application/json", "application/xml"] {

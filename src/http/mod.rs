@@ -11,7 +11,12 @@ pub mod xml;
 
 use std::sync::Arc;
 
+use anyhow::Context;
+
+use crate::api::image::data::Uploads;
 use crate::config::Config;
+use crate::domain::image::PropertyProtections;
+use crate::imagestore::ImageStore;
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -19,4 +24,38 @@ use crate::store::Store;
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
+    /// Image bytes, under the data dir.
+    pub images: Arc<ImageStore>,
+    /// The operator's property protections, when configured.
+    pub protections: Option<Arc<PropertyProtections>>,
+    pub uploads: Arc<Uploads>,
+}
+
+impl AppState {
+    /// Opens the image store under the data dir and reads the property protections file.
+    pub fn new(config: Config, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
+        let images = ImageStore::open(&config.data_dir).with_context(|| {
+            format!(
+                "cannot open the image store in {}",
+                config.data_dir.display()
+            )
+        })?;
+        let protections = match &config.property_protections_file {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let rules = PropertyProtections::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                Some(Arc::new(rules))
+            }
+        };
+        Ok(AppState {
+            config: Arc::new(config),
+            store,
+            images: Arc::new(images),
+            protections,
+            uploads: Arc::new(Uploads::default()),
+        })
+    }
 }

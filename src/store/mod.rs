@@ -6,12 +6,14 @@
 
 mod flavors;
 mod identity;
+mod images;
 pub mod sqlite;
 
 use async_trait::async_trait;
 
 use crate::domain::flavor::{Flavor, NewFlavor};
 use crate::domain::identity::{NewUser, User};
+use crate::domain::image::{Image, ImageStatus, Member, MemberStatus};
 use crate::domain::time::Timestamp;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +67,184 @@ pub trait Store: Send + Sync + 'static {
     async fn get_flavor(&self, id: i64) -> StoreResult<Option<Flavor>>;
     async fn delete_flavor(&self, id: i64) -> StoreResult<bool>;
 
+    // images
+    async fn create_image(&self, image: Image) -> StoreResult<()>;
+    async fn get_image(&self, id: &str) -> StoreResult<Option<Image>>;
+    async fn list_images(&self, query: ImageQuery) -> StoreResult<Vec<Image>>;
+    /// Replaces the record if it still carries `expected_updated_at` (else Conflict).
+    async fn update_image(&self, image: Image, expected_updated_at: Timestamp) -> StoreResult<()>;
+    /// Moves the image from `from` to `to` if it is in `from`; false otherwise.
+    async fn set_image_status(
+        &self,
+        id: &str,
+        from: ImageStatus,
+        to: ImageStatus,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// saving → active with the upload's size and hashes, in one transaction.
+    async fn finish_upload(&self, id: &str, upload: FinishedUpload) -> StoreResult<bool>;
+    async fn delete_image(&self, id: &str) -> StoreResult<bool>;
+    /// Images left `saving` by a stop mid-upload go back to `queued`; returns how many.
+    async fn reset_interrupted_uploads(&self) -> StoreResult<u64>;
+    /// Bytes of image data owned by a project.
+    async fn project_image_bytes(&self, project: &str) -> StoreResult<u64>;
+    async fn image_members(&self, image_id: &str) -> StoreResult<Vec<Member>>;
+    async fn image_member(&self, image_id: &str, member_id: &str) -> StoreResult<Option<Member>>;
+    async fn add_image_member(&self, member: Member, max_members: u32) -> StoreResult<()>;
+    async fn set_image_member_status(
+        &self,
+        image_id: &str,
+        member_id: &str,
+        status: MemberStatus,
+        now: Timestamp,
+    ) -> StoreResult<Option<Member>>;
+    async fn delete_image_member(&self, image_id: &str, member_id: &str) -> StoreResult<bool>;
+
     /// The schema version the store is at.
     async fn schema_version(&self) -> StoreResult<String>;
     /// Flushes and closes; later calls fail.
     async fn close(&self);
+}
+
+/// The result of a completed upload, recorded when the image becomes active.
+#[derive(Debug, Clone)]
+pub struct FinishedUpload {
+    pub size: u64,
+    pub md5_hex: String,
+    pub sha512_hex: String,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+/// Which images a listing covers, by Glance's `visibility` filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisibilityFilter {
+    /// No filter: the caller's own, public, and shared-with-it images (admins: all).
+    Default,
+    Public,
+    Private,
+    Shared,
+    Community,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberStatusFilter {
+    Only(MemberStatus),
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageSortKey {
+    Name,
+    Status,
+    ContainerFormat,
+    DiskFormat,
+    Size,
+    VirtualSize,
+    Id,
+    CreatedAt,
+    UpdatedAt,
+    Visibility,
+    Owner,
+    MinDisk,
+    MinRam,
+}
+
+impl std::str::FromStr for ImageSortKey {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "name" => ImageSortKey::Name,
+            "status" => ImageSortKey::Status,
+            "container_format" => ImageSortKey::ContainerFormat,
+            "disk_format" => ImageSortKey::DiskFormat,
+            "size" => ImageSortKey::Size,
+            "virtual_size" => ImageSortKey::VirtualSize,
+            "id" => ImageSortKey::Id,
+            "created_at" => ImageSortKey::CreatedAt,
+            "updated_at" => ImageSortKey::UpdatedAt,
+            "visibility" => ImageSortKey::Visibility,
+            "owner" => ImageSortKey::Owner,
+            "min_disk" => ImageSortKey::MinDisk,
+            "min_ram" => ImageSortKey::MinRam,
+            other => {
+                return Err(format!(
+                    "unknown sort key '{other}': use name, status, container_format, \
+                     disk_format, size, virtual_size, id, created_at, updated_at, visibility, \
+                     owner, min_disk or min_ram"
+                ));
+            }
+        })
+    }
+}
+
+/// One page of an image listing, as the caller may see it.
+#[derive(Debug, Clone)]
+pub struct ImageQuery {
+    /// The caller's project.
+    pub project: String,
+    pub admin: bool,
+    pub visibility: VisibilityFilter,
+    /// Which memberships make a shared image appear (default: accepted).
+    pub member_status: MemberStatusFilter,
+    pub name: Option<String>,
+    pub status: Option<ImageStatus>,
+    pub owner: Option<String>,
+    pub disk_format: Option<String>,
+    pub container_format: Option<String>,
+    /// Every tag must be present.
+    pub tags: Vec<String>,
+    pub size_min: Option<u64>,
+    pub size_max: Option<u64>,
+    pub created_at: Vec<(CmpOp, Timestamp)>,
+    pub updated_at: Vec<(CmpOp, Timestamp)>,
+    /// Compute's `changes-since`: updated at or after.
+    pub changes_since: Option<Timestamp>,
+    /// None: hidden images are left out; Some(b): only images with `os_hidden == b`.
+    pub os_hidden: Option<bool>,
+    /// Every user property must have this value.
+    pub properties: Vec<(String, String)>,
+    /// Sort keys with ascending = true.
+    pub sort: Vec<(ImageSortKey, bool)>,
+    /// Start after this image (it must exist).
+    pub marker: Option<String>,
+    pub limit: u32,
+}
+
+impl ImageQuery {
+    /// Everything `project` may see, newest first, up to `limit`.
+    pub fn visible_to(project: &str, admin: bool, limit: u32) -> ImageQuery {
+        ImageQuery {
+            project: project.to_owned(),
+            admin,
+            visibility: VisibilityFilter::Default,
+            member_status: MemberStatusFilter::Only(MemberStatus::Accepted),
+            name: None,
+            status: None,
+            owner: None,
+            disk_format: None,
+            container_format: None,
+            tags: Vec::new(),
+            size_min: None,
+            size_max: None,
+            created_at: Vec::new(),
+            updated_at: Vec::new(),
+            changes_since: None,
+            os_hidden: None,
+            properties: Vec::new(),
+            sort: vec![(ImageSortKey::CreatedAt, false)],
+            marker: None,
+            limit,
+        }
+    }
 }

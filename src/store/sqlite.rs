@@ -15,15 +15,21 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
-use super::{Store, StoreError, StoreResult, flavors, identity};
+use super::{
+    FinishedUpload, ImageQuery, Store, StoreError, StoreResult, flavors, identity, images,
+};
 use crate::domain::flavor::{Flavor, NewFlavor};
 use crate::domain::identity::{NewUser, User};
+use crate::domain::image::{Image, ImageStatus, Member, MemberStatus};
 use crate::domain::time::Timestamp;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("migrations/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/0001_init.sql")),
+        M::up(include_str!("migrations/0002_images.sql")),
+    ])
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -192,6 +198,78 @@ impl Store for SqliteStore {
     }
     async fn delete_flavor(&self, id: i64) -> StoreResult<bool> {
         self.write(move |tx| flavors::delete(tx, id)).await
+    }
+
+    async fn create_image(&self, image: Image) -> StoreResult<()> {
+        self.write(move |tx| images::insert(tx, &image)).await
+    }
+    async fn get_image(&self, id: &str) -> StoreResult<Option<Image>> {
+        let id = id.to_owned();
+        self.read(move |c| images::get(c, &id)).await
+    }
+    async fn list_images(&self, query: ImageQuery) -> StoreResult<Vec<Image>> {
+        self.read(move |c| images::list(c, &query)).await
+    }
+    async fn update_image(&self, image: Image, expected: Timestamp) -> StoreResult<()> {
+        self.write(move |tx| images::update(tx, &image, &expected))
+            .await
+    }
+    async fn set_image_status(
+        &self,
+        id: &str,
+        from: ImageStatus,
+        to: ImageStatus,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |tx| images::set_status(tx, &id, from, to, &now))
+            .await
+    }
+    async fn finish_upload(&self, id: &str, u: FinishedUpload) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            images::finish_upload(tx, &id, u.size, &u.md5_hex, &u.sha512_hex, &u.at)
+        })
+        .await
+    }
+    async fn delete_image(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |tx| images::delete(tx, &id)).await
+    }
+    async fn reset_interrupted_uploads(&self) -> StoreResult<u64> {
+        self.write(images::reset_interrupted_uploads).await
+    }
+    async fn project_image_bytes(&self, project: &str) -> StoreResult<u64> {
+        let project = project.to_owned();
+        self.read(move |c| images::owner_bytes(c, &project)).await
+    }
+    async fn image_members(&self, image_id: &str) -> StoreResult<Vec<Member>> {
+        let id = image_id.to_owned();
+        self.read(move |c| images::members(c, &id)).await
+    }
+    async fn image_member(&self, image_id: &str, member_id: &str) -> StoreResult<Option<Member>> {
+        let (i, m) = (image_id.to_owned(), member_id.to_owned());
+        self.read(move |c| images::member(c, &i, &m)).await
+    }
+    async fn add_image_member(&self, member: Member, max_members: u32) -> StoreResult<()> {
+        self.write(move |tx| images::add_member(tx, &member, max_members))
+            .await
+    }
+    async fn set_image_member_status(
+        &self,
+        image_id: &str,
+        member_id: &str,
+        status: MemberStatus,
+        now: Timestamp,
+    ) -> StoreResult<Option<Member>> {
+        let (i, m) = (image_id.to_owned(), member_id.to_owned());
+        self.write(move |tx| images::set_member_status(tx, &i, &m, status, &now))
+            .await
+    }
+    async fn delete_image_member(&self, image_id: &str, member_id: &str) -> StoreResult<bool> {
+        let (i, m) = (image_id.to_owned(), member_id.to_owned());
+        self.write(move |tx| images::delete_member(tx, &i, &m))
+            .await
     }
 
     async fn schema_version(&self) -> StoreResult<String> {

@@ -1,8 +1,20 @@
-//! The Image API v2 under `/image/v2`. Its version documents live in `api/versions.rs`.
+//! The Image API v2 under `/image/v2`: images, data, tags, members, schemas and info. Its
+//! version documents live in `api/versions.rs`.
+
+mod access;
+pub mod data;
+mod images;
+mod members;
+mod schemas;
+mod tags;
 
 use crate::http::routes::Routes;
 
 /// Authenticated image routes.
 pub fn routes() -> Routes {
-    Routes::new()
+    let r = images::routes(Routes::new());
+    let r = data::routes(r);
+    let r = tags::routes(r);
+    let r = members::routes(r);
+    schemas::routes(r)
 }
