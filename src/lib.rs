@@ -8,5 +8,6 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod imagestore;
 pub mod server;
 pub mod store;

@@ -3,4 +3,5 @@
 
 pub mod flavor;
 pub mod identity;
+pub mod image;
 pub mod time;

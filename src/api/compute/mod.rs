@@ -2,10 +2,11 @@
 //! tables.
 
 pub mod flavors;
+pub mod images;
 
 use crate::http::routes::Routes;
 
 /// Authenticated compute routes.
 pub fn routes() -> Routes {
-    flavors::routes(Routes::new())
+    images::routes(flavors::routes(Routes::new()))
 }

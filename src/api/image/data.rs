@@ -81,6 +81,23 @@ struct SavingGuard {
     armed: bool,
 }
 
+impl SavingGuard {
+    /// Puts the image back to queued now, before the error response goes out, so a client
+    /// that reads the image right after its failed upload sees it queued.
+    async fn abort(mut self) {
+        self.armed = false;
+        if let Ok(to) = transition(ImageStatus::Saving, ImageEvent::UploadAborted)
+            && let Err(e) = self
+                .state
+                .store
+                .set_image_status(&self.id, ImageStatus::Saving, to, time::now())
+                .await
+        {
+            tracing::error!(image = %self.id, "could not reset an aborted upload: {e}");
+        }
+    }
+}
+
 impl Drop for SavingGuard {
     fn drop(&mut self) {
         self.state.uploads.end(&self.id);
@@ -176,7 +193,7 @@ async fn upload(
             "image {id} is not queued any more (another upload may have started)"
         )));
     }
-    let mut guard = SavingGuard {
+    let guard = SavingGuard {
         state: state.clone(),
         id: id.clone(),
         armed: true,
@@ -196,8 +213,12 @@ async fn upload(
         .await
     {
         Ok(w) => w,
-        Err(e) => return Err(upload_error(e, cap, quota_note)),
+        Err(e) => {
+            guard.abort().await;
+            return Err(upload_error(e, cap, quota_note));
+        }
     };
+    let mut guard = guard;
     let done = state
         .store
         .finish_upload(

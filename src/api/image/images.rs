@@ -292,22 +292,32 @@ async fn delete(
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let img = owned_image(&state, &who, &id).await?;
+    delete_owned(&state, &who, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Deletes an image the caller owns (record, then data); shared with the compute view.
+pub(crate) async fn delete_owned(
+    state: &AppState,
+    who: &crate::domain::identity::Identity,
+    id: &str,
+) -> ApiResult<()> {
+    let img = owned_image(state, who, id).await?;
     if img.protected {
         return Err(ApiError::forbidden(format!(
             "image {id} is protected: set protected to false before deleting it"
         )));
     }
     transition(img.status, ImageEvent::Delete)?;
-    if !state.store.delete_image(&id).await? {
-        return Err(super::access::not_found(&id));
+    if !state.store.delete_image(id).await? {
+        return Err(super::access::not_found(id));
     }
     // The record goes first: a crash in between leaves an orphan file (wasted space), never
     // a record whose data is missing.
-    if let Err(e) = state.images.delete(&id).await {
+    if let Err(e) = state.images.delete(id).await {
         tracing::warn!(image = %id, "could not remove image data: {e}");
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
 }
 
 async fn status_action(

@@ -1,9 +1,9 @@
 //! The Image API v2 under `/image/v2`: images, data, tags, members, schemas and info. Its
 //! version documents live in `api/versions.rs`.
 
-mod access;
+pub(crate) mod access;
 pub mod data;
-mod images;
+pub(crate) mod images;
 mod members;
 mod schemas;
 mod tags;
