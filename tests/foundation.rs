@@ -543,3 +543,89 @@ fn cli_reports_mistakes_clearly() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid configuration"));
 }
+
+#[test]
+fn version_and_identity_documents_snapshots() {
+    let g = Gateway::start();
+    let c = g.client();
+    for (path, name) in [
+        ("/", "root"),
+        ("/compute", "compute_versions"),
+        ("/compute/v2.0", "compute_version"),
+        ("/identity", "identity_versions"),
+        ("/identity/v2.0", "identity_version"),
+        ("/image/", "image_versions"),
+        ("/network", "network_versions"),
+    ] {
+        let body = c.get(g.url(path)).send().unwrap().text().unwrap();
+        let v: Value = serde_json::from_str(&common::stable(&g, &body)).unwrap();
+        insta::assert_json_snapshot!(format!("{name}_json"), v);
+    }
+    for (path, name) in [
+        ("/compute?xml", "compute_versions"),
+        ("/compute/v2.0?xml", "compute_version"),
+    ] {
+        let body = c.get(g.url(path)).send().unwrap().text().unwrap();
+        assert_well_formed(&body);
+        insta::assert_snapshot!(format!("{name}_xml"), common::stable(&g, &body));
+    }
+    let t = g.user("snap", &["--project", "proj-snap"]);
+    let body = c
+        .post(g.url("/identity/v2.0/tokens"))
+        .header("Content-Type", "application/json")
+        .body(json!({"auth": {"token": {"id": t}}}).to_string())
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let body = common::stable(&g, &body.replace(&t, "TOKEN"));
+    insta::assert_json_snapshot!(
+        "token_access_json",
+        serde_json::from_str::<Value>(&body).unwrap()
+    );
+}
+
+#[test]
+fn shutdown_lets_in_flight_requests_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gateway::start_in(dir.path(), Options::default()).unwrap();
+    let t = g.admin_token();
+    let r = g
+        .client()
+        .post(g.url("/image/v2/images"))
+        .header("X-Auth-Token", &t)
+        .header("Content-Type", "application/json")
+        .body(r#"{"name": "slow"}"#)
+        .send()
+        .unwrap();
+    let id = json_of(r)["id"].as_str().unwrap().to_owned();
+    // A slow upload is under way when SIGTERM arrives; it still completes.
+    let addr = g.url.trim_start_matches("http://").to_owned();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "PUT /image/v2/images/{id}/file HTTP/1.1\r\nHost: {addr}\r\nX-Auth-Token: {t}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: 4000\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    s.write_all(&[7u8; 2000]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = g.pid();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(&[7u8; 2000]).unwrap();
+    let mut response = String::new();
+    let _ = s.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 204"), "{response}");
+    let (status, rest) = g.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(rest.iter().any(|l| l == "stopped"), "{rest:?}");
+    // The upload is committed: after a restart the image is active.
+    let g = Gateway::start_in(dir.path(), Options::default()).unwrap();
+    let r = g.get(&format!("/image/v2/images/{id}"), &t);
+    assert_eq!(json_of(r)["status"], "active");
+}

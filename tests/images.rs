@@ -993,3 +993,53 @@ fn image_api_errors_and_schemas() {
     assert_eq!(a.json("/image/v2/info/stores")["stores"][0]["id"], "local");
     assert!(a.json("/image/v2/info/import")["import-methods"].is_object());
 }
+
+#[test]
+fn image_representations_snapshots() {
+    let g = Gateway::start();
+    let a = Api::new(&g, &g.admin_token());
+    let id = id_of(&a.create(json!({"name": "snap <&>", "disk_format": "qcow2", "container_format": "bare", "tags": ["b", "a"], "os": "debian", "users": "root"})));
+    assert_eq!(a.upload(&id, data(4096)).status(), 204);
+    let r = a
+        .req(
+            reqwest::Method::POST,
+            &format!("/image/v2/images/{id}/members"),
+        )
+        .header("Content-Type", "application/json")
+        .body(json!({"member": "proj-x"}).to_string())
+        .send()
+        .unwrap();
+    let member: Value = serde_json::from_str(&common::stable(&g, &r.text().unwrap())).unwrap();
+    insta::assert_json_snapshot!("image_member_json", member);
+    for (path, name) in [
+        (format!("/image/v2/images/{id}"), "image_v2_json"),
+        (format!("/compute/v2.0/images/{id}"), "compute_image_json"),
+        ("/compute/v2.0/images".to_owned(), "compute_images_json"),
+        (
+            format!("/compute/v2.0/images/{id}/metadata"),
+            "compute_image_metadata_json",
+        ),
+    ] {
+        let body = a.get(&path).text().unwrap();
+        let v: Value = serde_json::from_str(&common::stable(&g, &body)).unwrap();
+        insta::assert_json_snapshot!(name, v);
+    }
+    for (path, name) in [
+        (
+            format!("/compute/v2.0/images/{id}?xml"),
+            "compute_image_xml",
+        ),
+        (
+            "/compute/v2.0/images/detail?xml".to_owned(),
+            "compute_images_detail_xml",
+        ),
+        (
+            format!("/compute/v2.0/images/{id}/metadata/os?xml"),
+            "compute_image_metadatum_xml",
+        ),
+    ] {
+        let body = a.get(&path).text().unwrap();
+        assert_well_formed(&body);
+        insta::assert_snapshot!(name, common::stable(&g, &body));
+    }
+}

@@ -67,15 +67,17 @@ fn compute_version_doc(base: &Base) -> Value {
     })
 }
 
-fn compute_version_xml(x: &mut crate::http::xml::Xml, base: &Base) {
-    x.start(
-        "version",
-        &[
-            ("id", "v2.0"),
-            ("status", "CURRENT"),
-            ("updated", COMPUTE_UPDATED),
-        ],
-    );
+fn compute_version_xml(x: &mut crate::http::xml::Xml, base: &Base, root: bool) {
+    let attrs = [
+        ("id", "v2.0"),
+        ("status", "CURRENT"),
+        ("updated", COMPUTE_UPDATED),
+    ];
+    if root {
+        x.start_root_ns("version", COMMON_NS, &attrs);
+    } else {
+        x.start("version", &attrs);
+    }
     x.start("media-types", &[]);
     x.empty(
         "media-type",
@@ -112,7 +114,7 @@ async fn compute_versions(format: Format, base: Base) -> Response {
         &json!({"versions": [compute_version_doc(&base)]}),
         |x| {
             x.start_root_ns("versions", COMMON_NS, &[]);
-            compute_version_xml(x, &base);
+            compute_version_xml(x, &base, false);
             x.end("versions");
         },
     )
@@ -124,11 +126,7 @@ async fn compute_version(format: Format, base: Base) -> Response {
         format,
         StatusCode::OK,
         &json!({"version": compute_version_doc(&base)}),
-        |x| {
-            x.start_root_ns("choices", COMMON_NS, &[]);
-            compute_version_xml(x, &base);
-            x.end("choices");
-        },
+        |x| compute_version_xml(x, &base, true),
     )
 }
 

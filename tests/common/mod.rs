@@ -244,3 +244,16 @@ pub fn assert_well_formed(xml: &str) {
         }
     }
 }
+
+/// Replaces what changes from run to run — the gateway's address, UUIDs, 32-hex ids, tokens,
+/// timestamps — with stable placeholders, for snapshots.
+pub fn stable(g: &Gateway, s: &str) -> String {
+    let s = normalize(g, s);
+    let uuid =
+        regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").unwrap();
+    let hex32 = regex::Regex::new(r"\b[0-9a-f]{32}\b").unwrap();
+    let ts = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)").unwrap();
+    let s = uuid.replace_all(&s, "UUID");
+    let s = hex32.replace_all(&s, "HEX32");
+    ts.replace_all(&s, "TIMESTAMP").into_owned()
+}
