@@ -408,13 +408,15 @@ fn identity_tokens_and_catalog() {
         .post(g.url("/account/v1.0/user_catalogs"))
         .header("X-Auth-Token", &t)
         .header("Content-Type", "application/json")
-        .body(json!({"uuids": [uid, "unknown"]}).to_string())
+        .body(json!({"uuids": [uid, "unknown", "proj-kim"]}).to_string())
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
     let body = json_of(r);
     assert_eq!(body["uuid_catalog"][&uid], "kim");
     assert!(body["uuid_catalog"].get("unknown").is_none());
+    // Project (tenant) ids resolve too: image owners and members are project ids.
+    assert_eq!(body["uuid_catalog"]["proj-kim"], "proj-kim");
     let r = c
         .post(g.url("/account/v1.0/user_catalogs"))
         .header("X-Auth-Token", &t)

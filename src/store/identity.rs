@@ -94,6 +94,8 @@ pub fn count_users(c: &Connection) -> StoreResult<u64> {
 }
 
 /// Pairs `(key, other)` for the users whose `key_column` (`id` or `name`) is in `keys`.
+/// Ids that name no user but a project resolve to the project's name: image owners and
+/// members are project (tenant) ids, and clients look those up in the same catalog.
 pub fn lookup(
     c: &Connection,
     key_column: &str,
@@ -103,16 +105,25 @@ pub fn lookup(
         "id" => ("id", "name"),
         _ => ("name", "id"),
     };
-    let mut st = c
+    let mut users = c
         .prepare_cached(&format!("SELECT {other} FROM users WHERE {key} = ?1"))
+        .map_err(map_err)?;
+    let mut projects = c
+        .prepare_cached("SELECT name FROM projects WHERE id = ?1")
         .map_err(map_err)?;
     let mut out = Vec::new();
     for k in keys {
-        if let Some(v) = st
+        let mut found = users
             .query_row([k], |r| r.get::<_, String>(0))
             .optional()
-            .map_err(map_err)?
-        {
+            .map_err(map_err)?;
+        if found.is_none() && key == "id" {
+            found = projects
+                .query_row([k], |r| r.get::<_, String>(0))
+                .optional()
+                .map_err(map_err)?;
+        }
+        if let Some(v) = found {
             out.push((k.clone(), v));
         }
     }

@@ -27,8 +27,24 @@ die() {
     exit 1
 }
 
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$STAMP_TAG" && -x "$venv/bin/kamaki" ]]; then
+installed() {
+    [[ -f "$stamp" && "$(cat "$stamp")" == "$STAMP_TAG" && -x "$venv/bin/kamaki" ]] &&
+        "$venv/bin/python" -c 'import kamaki.cli' >/dev/null 2>&1
+}
+
+if installed; then
     exit 0
+fi
+
+# Several test binaries (or checkouts' builds) may run this at once: one installs, the others
+# wait for it and then find the stamp.
+if command -v flock >/dev/null 2>&1; then
+    mkdir -p "$(dirname "$venv")"
+    exec 9>"$venv.lock"
+    flock 9
+    if installed; then
+        exit 0
+    fi
 fi
 
 log="$(mktemp "${TMPDIR:-/tmp}/kamaki-setup.XXXXXX")"

@@ -179,7 +179,7 @@ struct CatalogRequest {
     displaynames: Vec<String>,
 }
 
-/// `POST /account/v1.0/user_catalogs` — 200 with `uuid_catalog` (id → name) and
+/// `POST /account/v1.0/user_catalogs` — 200 with `uuid_catalog` (user or project id → name) and
 /// `displayname_catalog` (name → id) for the ids and names asked; unknown ones are left out.
 async fn user_catalogs(
     State(state): State<AppState>,
