@@ -102,9 +102,10 @@ impl Config {
             }
             fig = fig.merge(Toml::file(path));
         }
-        // CYCLADES_CONFIG names the file itself, so it is not a key of the struct.
+        // CYCLADES_CONFIG names the file itself, and CYCLADES_USER_PASSWORD is an argument of
+        // `user create`: neither is a key of the struct.
         fig = fig
-            .merge(Env::prefixed("CYCLADES_").ignore(&["config"]))
+            .merge(Env::prefixed("CYCLADES_").ignore(&["config", "user_password"]))
             .merge(Serialized::defaults(overrides));
         let cfg: Config = fig
             .extract()

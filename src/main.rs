@@ -155,8 +155,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Routes => {
             let (_, mut routes) = cyclades::api::build(&cfg);
             routes.sort();
+            // Written by hand rather than println!: a closed pipe (`cyclades routes | head`)
+            // ends the listing quietly instead of panicking.
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
             for r in routes {
-                println!("{} {}", r.method, r.path);
+                if writeln!(out, "{} {}", r.method, r.path).is_err() {
+                    break;
+                }
             }
             Ok(())
         }

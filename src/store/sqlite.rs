@@ -276,7 +276,13 @@ impl Store for SqliteStore {
         self.read(|c| {
             migrations()
                 .current_version(c)
-                .map(|v| format!("{v:?}"))
+                .map(|v| match v {
+                    rusqlite_migration::SchemaVersion::NoneSet => "0 (empty)".to_owned(),
+                    rusqlite_migration::SchemaVersion::Inside(n) => n.to_string(),
+                    rusqlite_migration::SchemaVersion::Outside(n) => {
+                        format!("{n} (newer than this binary knows)")
+                    }
+                })
                 .map_err(|e| StoreError::Internal(e.to_string()))
         })
         .await
