@@ -300,8 +300,8 @@ async fn dropped_write_future_leaves_no_temp_file() {
     let chunks = chunked(&data(3 << 20), &[64 << 10]);
     let body = body(chunks).chain(stalled);
 
-    let write = store.write(ID, body, NO_LIMIT, None);
-    let mut write = std::pin::pin!(write);
+    // Boxed so that `drop` below really drops the future, not a pinned reference to it.
+    let mut write = Box::pin(store.write(ID, body, NO_LIMIT, None));
     tokio::select! {
         result = &mut write => panic!("the write finished: {result:?}"),
         _ = reached_rx => {}
