@@ -264,7 +264,10 @@ fn json_patch_in_both_formats() {
     assert_eq!(r.status(), 400);
     let body: Value = r.json().unwrap();
     assert!(
-        body["message"].as_str().unwrap().contains("min_disk"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("min_disk"),
         "{body}"
     );
     assert_eq!(a.json(&format!("/image/v2/images/{id}"))["name"], "again");
@@ -544,6 +547,11 @@ fn listing_filters_sorting_and_pages() {
     );
     assert_eq!(names("?size_min=150"), ["alpha"]);
     assert_eq!(names("?size_max=150"), ["delta"]);
+    let alpha = a.json(&format!("/image/v2/images/{}", ids[1]));
+    let md5 = alpha["checksum"].as_str().unwrap().to_owned();
+    let sha = alpha["os_hash_value"].as_str().unwrap().to_owned();
+    assert_eq!(names(&format!("?checksum={md5}")), ["alpha"]);
+    assert_eq!(names(&format!("?os_hash_value={sha}")), ["alpha"]);
     assert_eq!(names("?created_at=gt:2000-01-01T00:00:00Z").len(), 5);
     assert!(names("?updated_at=lt:2000-01-01T00:00:00Z").is_empty());
     // Pages of two, following `next`.
@@ -613,7 +621,7 @@ fn size_cap_quota_and_interrupted_uploads_keep_nothing() {
     assert_eq!(r.status(), 413);
     let body: Value = r.json().unwrap();
     assert!(
-        body["message"].as_str().unwrap().contains("quota"),
+        body["error"]["message"].as_str().unwrap().contains("quota"),
         "{body}"
     );
     assert_eq!(
@@ -959,7 +967,16 @@ fn image_api_errors_and_schemas() {
     // Token required, JSON errors.
     let r = g.client().get(g.url("/image/v2/images")).send().unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(r.json::<Value>().unwrap()["code"], 401);
+    // Every top-level value is an object with a message (glanceclient relies on it).
+    let body: Value = r.json().unwrap();
+    assert_eq!(body["error"]["code"], 401);
+    assert!(
+        body.as_object()
+            .unwrap()
+            .values()
+            .all(|v| v["message"].is_string()),
+        "{body}"
+    );
     let r = a.get("/image/v2/nothing-here");
     assert_eq!(r.status(), 404);
     // Schemas are what the server enforces.

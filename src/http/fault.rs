@@ -165,6 +165,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(m) => ApiError::conflict(m),
             StoreError::NotFound(m) => ApiError::not_found(m),
+            StoreError::Limit(m) => ApiError::over_limit(m),
             StoreError::Busy => ApiError::new(
                 Fault::ServiceUnavailable,
                 "the gateway is busy; retry in a moment",
@@ -217,12 +218,12 @@ pub fn render(api: Api, format: Format, err: &ApiError) -> Response {
             x.end(err.fault.name());
             (x.finish(), negotiate::XML)
         }
+        // Every top-level value is an object with a `message`: glanceclient reads the error
+        // text as `[v.get('message') for v in body.values()]`.
         (Api::Image, _) => (
-            json!({ "code": status.as_u16(),
+            json!({ "error": { "code": status.as_u16(),
                 "title": status.canonical_reason().unwrap_or("Error"),
-                "message": err.message,
-                "error": { "code": status.as_u16(), "title": err.fault.name(),
-                           "message": err.message, "details": details } })
+                "message": err.message, "details": details } })
             .to_string()
             .into_bytes(),
             negotiate::JSON,

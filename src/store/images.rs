@@ -311,6 +311,8 @@ pub fn list(c: &Connection, q: &ImageQuery) -> StoreResult<Vec<Image>> {
     eq("i.owner", &q.owner, &mut wh);
     eq("i.disk_format", &q.disk_format, &mut wh);
     eq("i.container_format", &q.container_format, &mut wh);
+    eq("i.checksum", &q.checksum, &mut wh);
+    eq("i.os_hash_value", &q.os_hash_value, &mut wh);
     eq(
         "i.status",
         &q.status.map(|s| s.as_str().to_owned()),

@@ -27,6 +27,9 @@ pub enum StoreError {
     /// The database stayed locked past the busy timeout.
     #[error("the database is busy; retry shortly")]
     Busy,
+    /// A limit (quota, address range) would be exceeded; the message names it.
+    #[error("{0}")]
+    Limit(String),
     /// The disk is full: nothing was written.
     #[error("the gateway's disk is full; nothing was written")]
     Full,
@@ -202,6 +205,9 @@ pub struct ImageQuery {
     pub owner: Option<String>,
     pub disk_format: Option<String>,
     pub container_format: Option<String>,
+    /// md5 of the data (`checksum`) and sha512 (`os_hash_value`).
+    pub checksum: Option<String>,
+    pub os_hash_value: Option<String>,
     /// Every tag must be present.
     pub tags: Vec<String>,
     pub size_min: Option<u64>,
@@ -234,6 +240,8 @@ impl ImageQuery {
             owner: None,
             disk_format: None,
             container_format: None,
+            checksum: None,
+            os_hash_value: None,
             tags: Vec::new(),
             size_min: None,
             size_max: None,

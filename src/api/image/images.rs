@@ -106,6 +106,8 @@ fn list_query(
             "owner" => q.owner = Some(v.to_owned()),
             "disk_format" => q.disk_format = Some(v.to_owned()),
             "container_format" => q.container_format = Some(v.to_owned()),
+            "checksum" => q.checksum = Some(v.to_owned()),
+            "os_hash_value" => q.os_hash_value = Some(v.to_owned()),
             "status" => {
                 q.status = Some(v.parse::<ImageStatus>().map_err(bad)?);
             }
