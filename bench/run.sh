@@ -8,14 +8,25 @@
 #   BENCH_CONNECTIONS  concurrent keep-alive connections      (default 16)
 #   BENCH_THREADS      wrk threads                            (default 2)
 #   BENCH_SKIP_BUILD   1 = use the binaries already in target/release
+#   BENCH_SECTIONS     sections to run, by name, e.g. "images" or "baseline flavors"
+#                      (default: all; they always run in the order of SECTIONS below)
+#   BENCH_IMAGE_MB     MiB uploaded/downloaded by the images section (default 1024 = 1 GiB)
+#   BENCH_RSS_MB       MiB of the upload whose peak RSS is measured  (default 4096 = 4 GiB)
+#   BENCH_RSS_LIMIT_MB RSS growth allowed during that upload, MiB    (default 64)
+#   BENCH_DROP_CACHES  1 = drop the page cache before cold reads     (default 1; 0 = per-file
+#                      eviction only, gentler on a shared machine)
+#   BENCH_IO_TIMEOUT   seconds any one transfer may take             (default 900)
 #   CARGO, CARGO_TARGET_DIR as for cargo.
 #
 # Adding a benchmark: write a `section_NAME` function below that calls `section "title"`,
 # then `measure LABEL URL [wrk args...]` per target (use `$GATEWAY`, `$AUTH` and the
 # helpers; WRK_EXTRA_LUA for a Lua script of your own), and append its name to SECTIONS
 # at the bottom. `measure` compares every row with the hello baseline measured first
-# (BASE_RPS / BASE_P50_US / BASE_P99_US).
+# (BASE_RPS / BASE_P50_US / BASE_P99_US). A section that is not a wrk table (see
+# section_images) prints its own rows after `section_title "title"`, and reports a failed
+# check with `section_fail MSG`: the run goes on and exits 1 at the end.
 set -euo pipefail
+export LC_ALL=C # decimal points in $EPOCHREALTIME, awk and printf
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -26,6 +37,11 @@ BENCH_SECONDS="${BENCH_SECONDS:-10}"
 BENCH_WARMUP="${BENCH_WARMUP:-2}"
 BENCH_CONNECTIONS="${BENCH_CONNECTIONS:-16}"
 BENCH_THREADS="${BENCH_THREADS:-2}"
+BENCH_IMAGE_MB="${BENCH_IMAGE_MB:-1024}"
+BENCH_RSS_MB="${BENCH_RSS_MB:-4096}"
+BENCH_RSS_LIMIT_MB="${BENCH_RSS_LIMIT_MB:-64}"
+BENCH_DROP_CACHES="${BENCH_DROP_CACHES:-1}"
+BENCH_IO_TIMEOUT="${BENCH_IO_TIMEOUT:-900}"
 START_TIMEOUT=10 # seconds a server gets to print "listening on http://ADDR"
 STOP_TIMEOUT=10  # seconds a server gets to exit after SIGTERM before SIGKILL
 
@@ -34,10 +50,14 @@ die() {
     log "bench: $*"
     exit 1
 }
+for knob in BENCH_IMAGE_MB BENCH_RSS_MB BENCH_RSS_LIMIT_MB BENCH_IO_TIMEOUT; do
+    [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer, not '${!knob}'"
+done
 
 # ---------------------------------------------------------------- cleanup
 WORK=""
-PIDS=()
+PIDS=()    # servers: SIGTERM, then SIGKILL after STOP_TIMEOUT
+BG_PIDS=() # clients of a section (curl, dd, hashers): killed at once
 stop_pid() {
     local pid=$1 i
     kill -0 "$pid" 2>/dev/null || return 0
@@ -59,23 +79,34 @@ cleanup() {
         kill -TERM "$WRK_PID" 2>/dev/null || true
         wait "$WRK_PID" 2>/dev/null || true
     fi
+    for pid in "${BG_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    [[ -n "$WORK" && -d "$WORK" ]] && rm -rf "$WORK"
+    # Everything a run writes (random image file, dd copy, gateway data dirs with their
+    # uploaded images) is under $WORK.
+    if [[ -n "$WORK" && -d "$WORK" ]]; then rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- tools
-ensure_wrk() {
-    command -v wrk >/dev/null 2>&1 && return 0
-    log "bench: wrk not found; installing it from Debian's packages"
-    local sudo=""
+# ensure_cmd CMD [DEBIAN_PACKAGE] : installs the package (default CMD) if CMD is missing.
+APT_UPDATED=0
+ensure_cmd() {
+    local cmd=$1 pkg=${2:-$1} sudo=""
+    command -v "$cmd" >/dev/null 2>&1 && return 0
+    log "bench: $cmd not found; installing $pkg from Debian's packages"
     [[ $(id -u) -eq 0 ]] || sudo="sudo"
-    $sudo apt-get update -qq >&2 || die "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >&2 ||
-        die "cannot install wrk (apt-get install -y wrk)"
-    command -v wrk >/dev/null 2>&1 || die "wrk still not found after installing it"
+    if ((APT_UPDATED == 0)); then
+        $sudo apt-get update -qq >&2 || die "apt-get update failed"
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$pkg" >&2 ||
+        die "cannot install $pkg (apt-get install -y $pkg)"
+    command -v "$cmd" >/dev/null 2>&1 || die "$cmd still not found after installing $pkg"
 }
 
 build() {
@@ -108,13 +139,14 @@ LUA
 
 # ---------------------------------------------------------------- servers
 # start_server NAME CMD... : runs CMD in the background with stdout in $WORK/NAME.out and
-# waits (bounded) for "listening on http://ADDR"; sets SERVER_ADDR to ADDR.
+# waits (bounded) for "listening on http://ADDR"; sets SERVER_ADDR to ADDR and SERVER_PID.
 start_server() {
     local name=$1 i pid line
     shift
     "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     pid=$!
     PIDS+=("$pid")
+    SERVER_PID=$pid
     for ((i = 0; i < START_TIMEOUT * 20; i++)); do
         line=$(grep -m1 '^listening on http://' "$WORK/$name.out" 2>/dev/null || true)
         if [[ -n "$line" ]]; then
@@ -144,6 +176,7 @@ WRK_EXTRA_LUA=""
 run_wrk() {
     local secs=$1 url=$2 rc=0 script=$WRK_LUA
     shift 2
+    ensure_cmd wrk
     if [[ -n "$WRK_EXTRA_LUA" ]]; then
         script="$WORK/combined.lua"
         cat "$WRK_EXTRA_LUA" "$WRK_LUA" >"$script"
@@ -176,12 +209,24 @@ print_table_header() {
     printf '%-28s %10s %9s %9s\n' "target" "req/s" "p50(ms)" "p99(ms)"
 }
 
-section() {
+section_title() {
     printf '\n== %s ==\n' "$1"
+}
+
+section() {
+    section_title "$1"
     print_table_header
 }
 
+# section_fail MSG : prints a FAIL line; the run continues and exits 1 at the end.
+FAILED=()
+section_fail() {
+    printf 'FAIL: %s\n' "$1"
+    FAILED+=("$1")
+}
+
 BASE_RPS=""
+LAST_RPS=""
 BASE_P50_US=""
 BASE_P99_US=""
 
@@ -205,9 +250,21 @@ measure() {
     LAST_RPS=$rps LAST_P50_US=$p50 LAST_P99_US=$p99
 }
 
+# start_gateway NAME DATA_DIR : a user `bench` in a new data dir, then `cyclades serve` on it;
+# sets GW_URL, GW_PID and GW_TOKEN.
+start_gateway() {
+    local name=$1 data=$2
+    mkdir -p "$data"
+    GW_TOKEN=$("$CYCLADES_BIN" user create bench --data-dir "$data" 2>"$WORK/$name-user.err" | tail -n 1) ||
+        die "cyclades user create failed: $(cat "$WORK/$name-user.err")"
+    [[ -n "$GW_TOKEN" ]] || die "cyclades user create printed no token"
+    CYCLADES_LOG=warn start_server "$name" \
+        "$CYCLADES_BIN" serve --listen 127.0.0.1:0 --data-dir "$data"
+    GW_URL="http://$SERVER_ADDR" GW_PID=$SERVER_PID
+}
+
 # ---------------------------------------------------------------- setup
 setup() {
-    ensure_wrk
     build
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/cyclades-bench.XXXXXX")
     write_wrk_script
@@ -215,15 +272,10 @@ setup() {
     start_server hello "$HELLO_BIN" 0
     HELLO="http://$SERVER_ADDR"
 
-    local data="$WORK/data"
-    mkdir -p "$data"
-    TOKEN=$("$CYCLADES_BIN" user create bench --data-dir "$data" 2>"$WORK/user.err" | tail -n 1) ||
-        die "cyclades user create failed: $(cat "$WORK/user.err")"
-    [[ -n "$TOKEN" ]] || die "cyclades user create printed no token"
+    DATA_DIR="$WORK/data"
+    start_gateway gateway "$DATA_DIR"
+    GATEWAY=$GW_URL TOKEN=$GW_TOKEN
     AUTH=(-H "X-Auth-Token: $TOKEN")
-    CYCLADES_LOG=warn start_server gateway \
-        "$CYCLADES_BIN" serve --listen 127.0.0.1:0 --data-dir "$data"
-    GATEWAY="http://$SERVER_ADDR"
 
     printf 'cyclades bench: wrk, %s connections (keep-alive), %s threads, %ss warm-up + %ss per target, loopback\n' \
         "$BENCH_CONNECTIONS" "$BENCH_THREADS" "$BENCH_WARMUP" "$BENCH_SECONDS"
@@ -247,9 +299,364 @@ section_flavors() {
     measure "flavors/detail XML" "$url?xml" "${AUTH[@]}"
 }
 
-# Run order: the baseline first (every later row is compared with it).
-SECTIONS=(section_baseline section_flavors)
+section_images() {
+    section_title "image: PUT/GET /image/v2/images/{id}/file, $(size_name "$BENCH_IMAGE_MB") vs dd, md5sum, sha512sum; peak RSS during a $(size_name "$BENCH_RSS_MB") upload"
+    ensure_cmd curl
+    ensure_cmd jq
+    image_throughput
+    rm -f "$WORK/image.bin" "$WORK/dd-write.bin" # already gone unless part 1 failed
+    image_rss
+}
 
+# ---------------------------------------------------------------- images section helpers
+# Sizes: files and memory in MiB (2^20 bytes), throughput in MB/s (10^6 bytes per second).
+
+# timed CMD... : runs CMD in the foreground; sets SECS to its wall-clock seconds.
+timed() {
+    local t0=$EPOCHREALTIME
+    "$@"
+    SECS=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.6f", b - a }')
+}
+
+mbps() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f", n / s / 1e6; else printf "n/a" }'; }
+min_of() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 <= b + 0) ? a : b }'; }
+gib() { awk -v m="$1" 'BEGIN { printf "%.1f", m / 1024 }'; }
+size_name() { if (($1 % 1024 == 0)); then echo "$(($1 / 1024)) GiB"; else echo "$1 MiB"; fi; }
+free_mib() { df -Pm "$1" | awk 'NR == 2 { print $4 }'; }
+fs_of() { df -PT "$1" | awk 'NR == 2 { printf "%s %s on %s", $2, $1, $7 }'; }
+
+print_io_header() { printf '%-46s %9s %8s\n' "target" "MB/s" "seconds"; }
+# io_row LABEL MB/S SECONDS [NOTE]
+io_row() { printf '%-46s %9s %8.3f%s\n' "$1" "$2" "$3" "${4:+  $4}"; }
+
+# evict FILE : makes the next read of FILE come from the disk, as far as this machine lets
+# us: `sync`, then drop the whole page cache (BENCH_DROP_CACHES=1, needs root) or else
+# FILE's own clean pages (posix_fadvise DONTNEED through `dd iflag=nocache count=0`); then
+# fincore tells what is left. Sets CACHE_STATE to "cold" or "page cache" and CACHE_NOTE.
+evict() {
+    local file=$1 how="" left size
+    sync
+    if [[ $BENCH_DROP_CACHES == 1 ]] && { echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null; then
+        how="page cache dropped"
+    elif dd if="$file" iflag=nocache count=0 status=none 2>/dev/null; then
+        how="file's pages evicted"
+    fi
+    left=$(fincore -b -n -o RES "$file" 2>/dev/null) || left=""
+    size=$(stat -c %s "$file")
+    if [[ -z $how ]]; then
+        CACHE_STATE="page cache" CACHE_NOTE="could not evict it: read from the page cache"
+    elif [[ -z $left ]]; then
+        CACHE_STATE="cold" CACHE_NOTE="$how; not verified (no fincore)"
+    elif ((left * 100 > size)); then
+        CACHE_STATE="page cache" CACHE_NOTE="$how but $((left >> 20)) MiB of it still cached"
+    else
+        CACHE_STATE="cold" CACHE_NOTE="$how; $((left >> 10)) KiB of the file cached"
+    fi
+}
+
+# read_mem PID : sets MEM_RSS_KB and MEM_HWM_KB from /proc/PID/status; 1 if PID is gone.
+read_mem() {
+    local k v _
+    MEM_RSS_KB="" MEM_HWM_KB=""
+    while read -r k v _; do
+        case $k in
+        VmRSS:) MEM_RSS_KB=$v ;;
+        VmHWM:) MEM_HWM_KB=$v ;;
+        esac
+    done 2>/dev/null <"/proc/$1/status" || return 1
+    [[ -n $MEM_RSS_KB ]]
+}
+
+# api_create_image URL TOKEN : POST /image/v2/images -> 201; sets IMAGE_ID, else fails.
+api_create_image() {
+    local out="$WORK/create.json" code
+    code=$(curl -sS -o "$out" -w '%{http_code}' -H "X-Auth-Token: $2" \
+        -H 'Content-Type: application/json' \
+        --data '{"name":"bench","disk_format":"raw","container_format":"bare"}' \
+        "$1/image/v2/images") || code="no answer (curl failed)"
+    if [[ $code != 201 ]]; then
+        section_fail "POST /image/v2/images answered $code, expected 201: $(head -c 300 "$out" 2>/dev/null)"
+        return 1
+    fi
+    IMAGE_ID=$(jq -r '.id // empty' "$out") || IMAGE_ID=""
+    [[ -n $IMAGE_ID ]] || {
+        section_fail "POST /image/v2/images returned no id: $(head -c 300 "$out")"
+        return 1
+    }
+}
+
+# api_image_fields URL TOKEN ID : GET the image; sets IMG_STATUS IMG_SIZE IMG_MD5 IMG_SHA512.
+api_image_fields() {
+    local out="$WORK/image.json" code
+    IMG_STATUS="" IMG_SIZE="" IMG_MD5="" IMG_SHA512=""
+    code=$(curl -sS -o "$out" -w '%{http_code}' -H "X-Auth-Token: $2" "$1/image/v2/images/$3") ||
+        code="no answer (curl failed)"
+    if [[ $code != 200 ]]; then
+        section_fail "GET /image/v2/images/$3 answered $code, expected 200"
+        return 1
+    fi
+    IFS=$'\t' read -r IMG_STATUS IMG_SIZE IMG_MD5 IMG_SHA512 < <(jq -r \
+        '[.status // "", (.size // "" | tostring), .checksum // "", .os_hash_value // ""] | @tsv' "$out")
+}
+
+# api_delete_image URL TOKEN ID : DELETE the image (frees its bytes) -> 204.
+api_delete_image() {
+    local code
+    code=$(curl -sS -o /dev/null -w '%{http_code}' -X DELETE -H "X-Auth-Token: $2" \
+        "$1/image/v2/images/$3") || code="no answer (curl failed)"
+    [[ $code == 204 ]] || section_fail "DELETE /image/v2/images/$3 answered $code, expected 204"
+}
+
+# curl_transfer [curl args...] : one bounded transfer; sets XFER_CODE XFER_BYTES XFER_SECS
+# from curl's own counters (size_upload + size_download: one of them is ~0) and time_total.
+curl_transfer() {
+    local out up down
+    out=$(curl -sS --max-time "$BENCH_IO_TIMEOUT" -H 'Expect:' \
+        -w '%{http_code} %{size_upload} %{size_download} %{time_total}' "$@") ||
+        out="curl-failed 0 0 0"
+    read -r XFER_CODE up down XFER_SECS <<<"$out"
+    XFER_BYTES=$((up + down))
+}
+
+# ---------------------------------------------------------------- images section parts
+# Part 1 and 2: BENCH_IMAGE_MB of random bytes through PUT/GET .../file, next to dd, md5sum
+# and sha512sum on the same bytes and the same file system, in this run.
+image_throughput() {
+    local mib=$BENCH_IMAGE_MB bytes=$((BENCH_IMAGE_MB << 20)) file="$WORK/image.bin"
+    local dd_out="$WORK/dd-write.bin" need free md5 sha512 t_md5 t_sha id path
+    local w_mbps md5_mbps sha_mbps seq_mbps par_mbps rc_mbps rc_state rw_mbps
+    local up_mbps bound bound_name slow_name slow_mbps dc_mbps dc_state dc_note dw_mbps
+    printf -- '-- %s of random bytes: gateway vs this machine (1 MB = 10^6 bytes) --\n' "$(size_name "$mib")"
+    # The random file, the dd copy (removed at once) and the uploaded image, plus slack.
+    need=$((2 * mib + 256))
+    free=$(free_mib "$WORK")
+    if ((free < need)); then
+        section_fail "not enough disk: need $(gib "$need") GiB free in $WORK ($(fs_of "$WORK")) for the $(size_name "$mib") test, have $(gib "$free") GiB"
+        return 0
+    fi
+    printf 'files in %s: %s, %s GiB free; data dir %s\n' "$WORK" "$(fs_of "$WORK")" "$(gib "$free")" "$DATA_DIR"
+
+    head -c "${mib}M" /dev/urandom >"$file"
+    sync "$file"             # nothing of it left dirty to be written back under a measurement
+    cat "$file" >/dev/null   # and all of it in the page cache: dd and the hashes read it from RAM
+
+    print_io_header
+    timed dd if="$file" of="$dd_out" bs=4M conv=fsync status=none
+    w_mbps=$(mbps "$bytes" "$SECS")
+    io_row "machine: dd write, conv=fsync (bs=4M)" "$w_mbps" "$SECS" "same file system as the data dir"
+    rm -f "$dd_out"
+    sync
+
+    timed md5sum "$file" >"$WORK/md5.out"
+    t_md5=$SECS md5_mbps=$(mbps "$bytes" "$SECS")
+    md5=$(cut -d' ' -f1 "$WORK/md5.out")
+    io_row "machine: md5sum" "$md5_mbps" "$t_md5"
+    timed sha512sum "$file" >"$WORK/sha512.out"
+    t_sha=$SECS sha_mbps=$(mbps "$bytes" "$SECS")
+    sha512=$(cut -d' ' -f1 "$WORK/sha512.out")
+    io_row "machine: sha512sum" "$sha_mbps" "$t_sha"
+    SECS=$(awk -v a="$t_md5" -v b="$t_sha" 'BEGIN { printf "%.6f", a + b }')
+    seq_mbps=$(mbps "$bytes" "$SECS")
+    io_row "machine: md5sum then sha512sum (sequential)" "$seq_mbps" "$SECS"
+    timed hash_both "$file"
+    par_mbps=$(mbps "$bytes" "$SECS")
+    io_row "machine: md5sum & sha512sum (in parallel)" "$par_mbps" "$SECS" "as the gateway hashes"
+
+    evict "$file"
+    rc_state=$CACHE_STATE
+    timed dd if="$file" of=/dev/null bs=4M status=none
+    rc_mbps=$(mbps "$bytes" "$SECS")
+    io_row "machine: dd read (bs=4M), $rc_state" "$rc_mbps" "$SECS" "$CACHE_NOTE"
+    timed dd if="$file" of=/dev/null bs=4M status=none
+    rw_mbps=$(mbps "$bytes" "$SECS")
+    io_row "machine: dd read (bs=4M), page cache" "$rw_mbps" "$SECS"
+
+    # The gateway: create, upload (the file is in the page cache, as for dd and the hashes).
+    api_create_image "$GATEWAY" "$TOKEN" || return 0
+    id=$IMAGE_ID path="$DATA_DIR/images/$IMAGE_ID"
+    curl_transfer -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/octet-stream' \
+        -T "$file" -o "$WORK/upload.body" "$GATEWAY/image/v2/images/$id/file"
+    if [[ $XFER_CODE != 204 || $XFER_BYTES != "$bytes" ]]; then
+        section_fail "PUT /image/v2/images/$id/file answered $XFER_CODE after sending $XFER_BYTES of $bytes bytes, expected 204: $(head -c 300 "$WORK/upload.body" 2>/dev/null)"
+        return 0
+    fi
+    up_mbps=$(mbps "$bytes" "$XFER_SECS")
+    slow_name=md5sum slow_mbps=$md5_mbps
+    if [[ $(min_of "$md5_mbps" "$sha_mbps") != "$md5_mbps" ]]; then slow_name=sha512sum slow_mbps=$sha_mbps; fi
+    bound=$(min_of "$w_mbps" "$slow_mbps") bound_name="dd write+fsync"
+    [[ $bound == "$w_mbps" ]] || bound_name=$slow_name
+    io_row "gateway: PUT .../file (204, curl -T)" "$up_mbps" "$XFER_SECS" \
+        "$(ratio "$up_mbps" "$bound") of min(dd write+fsync, slower hash) = $bound_name $bound"
+
+    api_image_fields "$GATEWAY" "$TOKEN" "$id" || return 0
+    if [[ $IMG_STATUS == active && $IMG_SIZE == "$bytes" && $IMG_MD5 == "$md5" && $IMG_SHA512 == "$sha512" ]]; then
+        printf 'gateway: image %s: status active, size %s, checksum = md5sum, os_hash_value = sha512sum: OK\n' "$id" "$IMG_SIZE"
+    else
+        section_fail "image $id after upload: status '$IMG_STATUS' size '$IMG_SIZE' checksum '$IMG_MD5' (md5sum $md5), os_hash_value $([[ $IMG_SHA512 == "$sha512" ]] && echo '= sha512sum' || echo "'${IMG_SHA512:0:16}...' != sha512sum"); expected active, $bytes"
+        return 0
+    fi
+
+    # Downloads: from the disk (as far as evict manages), then from the page cache.
+    evict "$path"
+    dc_state=$CACHE_STATE dc_note=$CACHE_NOTE
+    curl_transfer -H "X-Auth-Token: $TOKEN" -o /dev/null "$GATEWAY/image/v2/images/$id/file"
+    if [[ $XFER_CODE != 200 || $XFER_BYTES != "$bytes" ]]; then
+        section_fail "GET /image/v2/images/$id/file answered $XFER_CODE with $XFER_BYTES of $bytes bytes, expected 200"
+        return 0
+    fi
+    dc_mbps=$(mbps "$bytes" "$XFER_SECS")
+    if [[ $dc_state == "$rc_state" ]]; then
+        io_row "gateway: GET .../file (200), $dc_state" "$dc_mbps" "$XFER_SECS" \
+            "$(ratio "$dc_mbps" "$rc_mbps") of dd read, $rc_state; $dc_note"
+    else
+        io_row "gateway: GET .../file (200), $dc_state" "$dc_mbps" "$XFER_SECS" \
+            "no ratio: dd read was $rc_state; $dc_note"
+    fi
+    curl_transfer -H "X-Auth-Token: $TOKEN" -o /dev/null "$GATEWAY/image/v2/images/$id/file"
+    if [[ $XFER_CODE != 200 || $XFER_BYTES != "$bytes" ]]; then
+        section_fail "GET /image/v2/images/$id/file answered $XFER_CODE with $XFER_BYTES of $bytes bytes, expected 200"
+        return 0
+    fi
+    dw_mbps=$(mbps "$bytes" "$XFER_SECS")
+    io_row "gateway: GET .../file (200), page cache" "$dw_mbps" "$XFER_SECS" \
+        "$(ratio "$dw_mbps" "$rw_mbps") of dd read, page cache"
+
+    api_delete_image "$GATEWAY" "$TOKEN" "$id"
+    rm -f "$file"
+}
+
+hash_both() {
+    md5sum "$1" >/dev/null &
+    BG_PIDS+=($!)
+    sha512sum "$1" >/dev/null &
+    BG_PIDS+=($!)
+    wait "${BG_PIDS[@]}"
+    BG_PIDS=()
+}
+
+# Part 3: a fresh gateway (its own data dir on the same file system, nothing uploaded yet)
+# takes a BENCH_RSS_MB chunked upload of zeros made on the fly; VmRSS is sampled every
+# ~100 ms and VmHWM (reset first, when the kernel allows) catches peaks between samples.
+image_rss() {
+    local mib=$BENCH_RSS_MB limit=$BENCH_RSS_LIMIT_MB data="$WORK/data-rss" need free
+    local pid url tok id cpid zeros i samples=0 max_kb=0 base_kb hwm_reset=0 hwm_kb peak_kb growth
+    local verdict rc=0 p alive=()
+    printf -- '-- peak RSS of a fresh gateway during a %s chunked upload (MiB = 2^20 bytes) --\n' "$(size_name "$mib")"
+    need=$((mib + 256))
+    free=$(free_mib "$WORK")
+    if ((free < need)); then
+        section_fail "not enough disk: need $(gib "$need") GiB free in $WORK ($(fs_of "$WORK")) for the $(size_name "$mib") upload, have $(gib "$free") GiB"
+        return 0
+    fi
+    start_gateway gateway-rss "$data"
+    pid=$GW_PID url=$GW_URL tok=$GW_TOKEN
+    if api_create_image "$url" "$tok"; then
+        id=$IMAGE_ID
+        read_mem "$pid" || die "cannot read /proc/$pid/status"
+        base_kb=$MEM_RSS_KB
+        if { echo 5 >"/proc/$pid/clear_refs"; } 2>/dev/null; then hwm_reset=1; fi
+
+        # head's pid is kept too (not a pipeline), so that cleanup can stop both.
+        exec {zeros}< <(head -c "${mib}M" /dev/zero)
+        BG_PIDS+=("$!")
+        curl -sS --max-time "$BENCH_IO_TIMEOUT" -H 'Expect:' -H "X-Auth-Token: $tok" \
+            -H 'Content-Type: application/octet-stream' -T - -o "$WORK/rss.body" \
+            -w '%{http_code} %{size_upload} %{time_total}' "$url/image/v2/images/$id/file" \
+            <&"$zeros" >"$WORK/rss-curl.out" 2>"$WORK/rss-curl.err" &
+        cpid=$!
+        BG_PIDS+=("$cpid")
+        exec {zeros}<&-
+        for ((i = 0; i < BENCH_IO_TIMEOUT * 10 + 50; i++)); do
+            read_mem "$pid" || break
+            samples=$((samples + 1))
+            if ((MEM_RSS_KB > max_kb)); then max_kb=$MEM_RSS_KB; fi
+            kill -0 "$cpid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -TERM "${BG_PIDS[@]}" 2>/dev/null || true # only if they outlived the bound
+        wait "$cpid" || rc=$?
+        wait "${BG_PIDS[0]}" 2>/dev/null || true
+        BG_PIDS=()
+        if ! read_mem "$pid"; then
+            section_fail "the gateway (pid $pid) exited during the upload: $(tail -n 5 "$WORK/gateway-rss.err")"
+        else
+            hwm_kb=$MEM_HWM_KB
+            if ((MEM_RSS_KB > max_kb)); then max_kb=$MEM_RSS_KB; fi
+            peak_kb=$max_kb
+            if ((hwm_kb > peak_kb)); then peak_kb=$hwm_kb; fi
+            read -r XFER_CODE XFER_BYTES XFER_SECS <<<"$(cat "$WORK/rss-curl.out")"
+            if ((rc != 0)); then
+                XFER_CODE="nothing (curl exit $rc: $(head -c 300 "$WORK/rss-curl.err"))"
+            fi
+            # size_upload counts the chunked framing too; the image's size is checked below.
+            if [[ $XFER_CODE != 204 ]]; then
+                section_fail "PUT /image/v2/images/$id/file ($(size_name "$mib") chunked) answered $XFER_CODE, expected 204: $(head -c 300 "$WORK/rss.body" 2>/dev/null)"
+            else
+                printf 'upload: %s bytes chunked in %.3f s = %s MB/s (zeros: head -c | curl -T -)\n' \
+                    "$((mib << 20))" "$XFER_SECS" "$(mbps "$((mib << 20))" "$XFER_SECS")"
+                if api_image_fields "$url" "$tok" "$id"; then
+                    if [[ $IMG_STATUS == active && $IMG_SIZE == $((mib << 20)) ]]; then
+                        printf 'image %s: status active, size %s: OK\n' "$id" "$IMG_SIZE"
+                    else
+                        section_fail "image $id after the upload: status '$IMG_STATUS' size '$IMG_SIZE', expected active, $((mib << 20))"
+                    fi
+                fi
+            fi
+            growth=$(awk -v p="$peak_kb" -v b="$base_kb" 'BEGIN { printf "%.1f", (p - b) / 1024 }')
+            printf 'gateway pid %s: VmRSS before %.1f MiB; peak %.1f MiB (max VmRSS of %d samples %.1f MiB, VmHWM %.1f MiB%s)\n' \
+                "$pid" "$(awk -v k="$base_kb" 'BEGIN { print k / 1024 }')" \
+                "$(awk -v k="$peak_kb" 'BEGIN { print k / 1024 }')" "$samples" \
+                "$(awk -v k="$max_kb" 'BEGIN { print k / 1024 }')" \
+                "$(awk -v k="$hwm_kb" 'BEGIN { print k / 1024 }')" \
+                "$( ((hwm_reset)) && echo ', reset before the upload' || echo ', not resettable: since start')"
+            if awk -v g="$growth" -v l="$limit" 'BEGIN { exit !(g < l) }'; then verdict=PASS; else verdict=FAIL; fi
+            printf 'RSS growth during the upload: %s MiB (bound < %s MiB): %s\n' "$growth" "$limit" "$verdict"
+            [[ $verdict == PASS ]] || section_fail "RSS grew by $growth MiB during a $(size_name "$mib") upload (bound < $limit MiB)"
+        fi
+    fi
+    # Free the disk now rather than at exit.
+    stop_pid "$pid"
+    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || alive+=("$p"); done
+    PIDS=("${alive[@]}")
+    rm -rf "$data"
+}
+
+# Run order: the baseline first (every later wrk row is compared with it).
+SECTIONS=(section_baseline section_flavors section_images)
+
+# BENCH_SECTIONS="images" or "baseline flavors" (names without section_, space- or
+# comma-separated): runs only those, still in the order above. Without the baseline, wrk
+# rows are printed without their ratios.
+select_sections() {
+    local names name s found chosen=()
+    [[ -n ${BENCH_SECTIONS:-} ]] || return 0
+    names=${BENCH_SECTIONS//,/ }
+    for name in $names; do
+        found=0
+        for s in "${SECTIONS[@]}"; do [[ $s == "section_$name" ]] && found=1; done
+        ((found)) || die "BENCH_SECTIONS: no section '$name' (there are: ${SECTIONS[*]#section_})"
+    done
+    for s in "${SECTIONS[@]}"; do
+        for name in $names; do
+            if [[ $s == "section_$name" ]]; then
+                chosen+=("$s")
+                break
+            fi
+        done
+    done
+    ((${#chosen[@]} > 0)) || die "BENCH_SECTIONS names no section"
+    SECTIONS=("${chosen[@]}")
+}
+
+select_sections
 setup
+printf 'sections: %s\n' "${SECTIONS[*]#section_}"
 for s in "${SECTIONS[@]}"; do "$s"; done
-printf '\nratios: gateway/hello; req/s below 1x and latency above 1x are the gateway'"'"'s own cost.\n'
+if [[ -n $BASE_RPS && -n $LAST_RPS && $LAST_RPS != "$BASE_RPS" ]]; then
+    printf '\nratios: gateway/hello; req/s below 1x and latency above 1x are the gateway'"'"'s own cost.\n'
+fi
+if ((${#FAILED[@]} > 0)); then
+    printf '\nbench: %d check(s) failed:\n' "${#FAILED[@]}"
+    printf '  - %s\n' "${FAILED[@]}"
+    exit 1
+fi
