@@ -53,6 +53,28 @@ pub struct Config {
     pub image_list_max_limit: u32,
     /// Glance-style `property-protections-roles.conf`; unset means no property protections.
     pub property_protections_file: Option<PathBuf>,
+    /// Servers one user may have (deleted ones do not count).
+    pub server_quota: u32,
+    /// Metadata items one server may have.
+    pub server_max_metadata: usize,
+    /// Personality files one create request may carry.
+    pub server_max_personality: usize,
+    /// How long a deleted server stays listable (`changes-since` polling), in seconds.
+    pub poll_time_secs: u64,
+    /// First three bytes of every NIC's MAC address.
+    pub mac_prefix: String,
+    /// IPv4 range of the `public` network every server is connected to.
+    pub public_cidr: String,
+    /// IPv6 /64 of the `public` network; empty for none.
+    pub public_cidr6: String,
+    /// Compute backend: `simulated` (or `auto`, which picks QEMU when it is installed, once
+    /// the QEMU driver exists).
+    pub backend: String,
+    /// Simulated backend: seconds a build takes, and each start/shutdown/reboot.
+    pub simulated_build_secs: f64,
+    pub simulated_op_secs: f64,
+    /// Seconds between the CPU/network samples behind the stats graphs.
+    pub stats_interval_secs: f64,
 }
 
 impl Default for Config {
@@ -78,6 +100,17 @@ impl Default for Config {
             image_list_default_limit: 25,
             image_list_max_limit: 1000,
             property_protections_file: None,
+            server_quota: 20,
+            server_max_metadata: 128,
+            server_max_personality: 5,
+            poll_time_secs: 3600,
+            mac_prefix: "aa:00:00".into(),
+            public_cidr: "10.128.0.0/16".into(),
+            public_cidr6: "2001:db8:128::/64".into(),
+            backend: "auto".into(),
+            simulated_build_secs: 5.0,
+            simulated_op_secs: 2.0,
+            stats_interval_secs: 10.0,
         }
     }
 }
@@ -124,6 +157,22 @@ impl Config {
             || self.image_list_default_limit > self.image_list_max_limit
         {
             anyhow::bail!("image_list_default_limit must be between 1 and image_list_max_limit");
+        }
+        crate::domain::address::MacPrefix::parse(&self.mac_prefix)
+            .map_err(|e| anyhow::anyhow!("mac_prefix: {e}"))?;
+        self.public_cidr.parse::<ipnet::Ipv4Net>().map_err(|_| {
+            anyhow::anyhow!("public_cidr '{}' is not an IPv4 CIDR", self.public_cidr)
+        })?;
+        if !self.public_cidr6.is_empty() {
+            let net: ipnet::Ipv6Net = self.public_cidr6.parse().map_err(|_| {
+                anyhow::anyhow!("public_cidr6 '{}' is not an IPv6 CIDR", self.public_cidr6)
+            })?;
+            if net.prefix_len() > 64 {
+                anyhow::bail!("public_cidr6 must be a /64 or shorter: addresses are EUI-64");
+            }
+        }
+        if !["auto", "simulated"].contains(&self.backend.as_str()) {
+            anyhow::bail!("backend '{}' must be auto or simulated", self.backend);
         }
         if self.db_readers == 0 {
             anyhow::bail!("db_readers must be at least 1");

@@ -5,6 +5,7 @@
 //! request flow and layout.
 
 pub mod api;
+pub mod backend;
 pub mod config;
 pub mod domain;
 pub mod http;

@@ -98,8 +98,7 @@ async fn bootstrap_admin(config: &Config, store: &Arc<dyn Store>) -> anyhow::Res
             password_hash: None,
         })
         .await?;
-    let state = AppState::new(config.clone(), store.clone())?;
-    let (token, expires) = crate::api::identity::issue_for(&state, &user)
+    let (token, expires) = crate::api::identity::issue_for(store, config.token_ttl_secs, &user)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
@@ -120,7 +119,34 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(config.clone(), store.clone())?;
+    store
+        .ensure_public_network(
+            config.public_cidr.clone(),
+            Some(config.public_cidr6.clone()).filter(|c| !c.is_empty()),
+        )
+        .await?;
+    let (events_tx, events_rx) = crate::backend::event_channel();
+    // Only the simulated driver exists so far; `auto` picks it until the QEMU driver lands.
+    tracing::info!(
+        backend = "simulated",
+        "compute backend: simulated (no QEMU driver yet)"
+    );
+    let backend: Arc<dyn crate::backend::ComputeBackend> =
+        Arc::new(crate::backend::SimulatedBackend::new(
+            crate::backend::SimulatedConfig {
+                build_secs: config.simulated_build_secs,
+                op_secs: config.simulated_op_secs,
+                sample_interval_secs: config.stats_interval_secs,
+            },
+            events_tx,
+        ));
+    crate::backend::reconciler::reconcile_at_start(&store, &backend).await?;
+    let reconciler = crate::backend::reconciler::spawn(
+        store.clone(),
+        events_rx,
+        Duration::from_secs(config.poll_time_secs),
+    );
+    let state = AppState::new(config.clone(), store.clone(), backend)?;
     let reset = store.reset_interrupted_uploads().await?;
     if reset > 0 {
         tracing::warn!(
@@ -183,6 +209,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     {
         tracing::warn!("requests still running after {grace:?}; closing anyway");
     }
+    reconciler.abort();
     store.close().await;
     tracing::info!("stopped");
     println!("stopped");

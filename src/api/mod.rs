@@ -196,7 +196,12 @@ mod tests {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
         };
-        let state = AppState::new(cfg.clone(), Arc::new(store)).unwrap();
+        let (tx, _rx) = crate::backend::event_channel();
+        let backend = Arc::new(crate::backend::SimulatedBackend::new(
+            crate::backend::SimulatedConfig::default(),
+            tx,
+        ));
+        let state = AppState::new(cfg.clone(), Arc::new(store), backend).unwrap();
         let routes = Routes::new().get("/boom", boom);
         let app = compute_stack(routes, false, &cfg, &mut Vec::new()).with_state(state);
         for accept in ["application/json", "application/xml"] {

@@ -5,4 +5,5 @@ pub mod address;
 pub mod flavor;
 pub mod identity;
 pub mod image;
+pub mod server;
 pub mod time;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::api::image::data::Uploads;
+use crate::backend::ComputeBackend;
 use crate::config::Config;
 use crate::domain::image::PropertyProtections;
 use crate::imagestore::ImageStore;
@@ -29,11 +30,17 @@ pub struct AppState {
     /// The operator's property protections, when configured.
     pub protections: Option<Arc<PropertyProtections>>,
     pub uploads: Arc<Uploads>,
+    /// Runs the servers.
+    pub backend: Arc<dyn ComputeBackend>,
 }
 
 impl AppState {
     /// Opens the image store under the data dir and reads the property protections file.
-    pub fn new(config: Config, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        backend: Arc<dyn ComputeBackend>,
+    ) -> anyhow::Result<AppState> {
         let images = ImageStore::open(&config.data_dir).with_context(|| {
             format!(
                 "cannot open the image store in {}",
@@ -56,6 +63,7 @@ impl AppState {
             images: Arc::new(images),
             protections,
             uploads: Arc::new(Uploads::default()),
+            backend,
         })
     }
 }

@@ -7,14 +7,18 @@
 mod flavors;
 mod identity;
 mod images;
+pub mod servers;
 pub mod sqlite;
 
 use async_trait::async_trait;
 
+use crate::domain::address::MacPrefix;
 use crate::domain::flavor::{Flavor, NewFlavor};
 use crate::domain::identity::{NewUser, User};
 use crate::domain::image::{Image, ImageStatus, Member, MemberStatus};
+use crate::domain::server::{Diagnostic, ServerState, ServerStatus};
 use crate::domain::time::Timestamp;
+use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -102,6 +106,48 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<Option<Member>>;
     async fn delete_image_member(&self, image_id: &str, member_id: &str) -> StoreResult<bool>;
+
+    // servers
+    /// Creates the `public` network from configuration or updates its ranges.
+    async fn ensure_public_network(&self, cidr: String, cidr6: Option<String>) -> StoreResult<()>;
+    /// A new BUILD server with its metadata and a NIC on the public network (Limit past the
+    /// user's quota or when the public range is exhausted).
+    async fn create_server(
+        &self,
+        new: NewServer,
+        quota: u32,
+        mac_prefix: MacPrefix,
+    ) -> StoreResult<Server>;
+    async fn get_server(&self, id: i64) -> StoreResult<Option<Server>>;
+    async fn list_servers(&self, query: ServerQuery) -> StoreResult<Vec<Server>>;
+    async fn servers_changed_since(&self, user_id: &str, since: Timestamp) -> StoreResult<bool>;
+    async fn rename_server(&self, id: i64, name: String) -> StoreResult<bool>;
+    /// `None` values delete keys (NotFound when absent); `replace_all` empties first.
+    async fn change_server_metadata(
+        &self,
+        id: i64,
+        changes: Vec<(String, Option<String>)>,
+        replace_all: bool,
+        max: usize,
+    ) -> StoreResult<BTreeMap<String, String>>;
+    /// Persists a state computed by the state machine, with an optional diagnostics entry;
+    /// DELETED releases the NICs.
+    async fn set_server_state(
+        &self,
+        id: i64,
+        state: ServerState,
+        diag: Option<Diagnostic>,
+    ) -> StoreResult<()>;
+    async fn server_diagnostics(&self, id: i64) -> StoreResult<Vec<Diagnostic>>;
+    async fn set_server_suspended(&self, id: i64, suspended: bool) -> StoreResult<bool>;
+    async fn set_server_firewall(
+        &self,
+        id: i64,
+        nic: Option<String>,
+        profile: String,
+    ) -> StoreResult<()>;
+    async fn purge_deleted_servers(&self, before: Timestamp) -> StoreResult<u64>;
+    async fn live_servers(&self) -> StoreResult<Vec<Server>>;
 
     /// The schema version the store is at.
     async fn schema_version(&self) -> StoreResult<String>;
@@ -255,4 +301,62 @@ impl ImageQuery {
             limit,
         }
     }
+}
+
+/// A server record with its metadata and NICs.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// A positive integer: kamaki passes server ids through `int()`.
+    pub id: i64,
+    pub name: String,
+    pub user_id: String,
+    pub project_id: String,
+    pub flavor_id: i64,
+    pub image_id: String,
+    pub state: ServerState,
+    pub suspended: bool,
+    pub metadata: BTreeMap<String, String>,
+    pub nics: Vec<Nic>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub deleted_at: Option<Timestamp>,
+}
+
+/// A server's connection to a network (`nic-<server>-<n>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nic {
+    pub id: String,
+    pub server_id: i64,
+    pub network_id: String,
+    pub mac: String,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+    pub firewall_profile: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewServer {
+    pub name: String,
+    pub user_id: String,
+    pub project_id: String,
+    pub flavor_id: i64,
+    pub image_id: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// One page of a user's servers.
+#[derive(Debug, Clone)]
+pub struct ServerQuery {
+    pub user_id: String,
+    /// Changed at or after (deleted servers included); without it deleted ones are left out.
+    pub changes_since: Option<Timestamp>,
+    pub status: Option<ServerStatus>,
+    pub name: Option<String>,
+    pub image_id: Option<String>,
+    pub flavor_id: Option<i64>,
+    /// Start after this server id.
+    pub marker: Option<i64>,
+    pub limit: u32,
+    /// Load metadata and NICs too.
+    pub with_details: bool,
 }

@@ -16,12 +16,16 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
 use super::{
-    FinishedUpload, ImageQuery, Store, StoreError, StoreResult, flavors, identity, images,
+    FinishedUpload, ImageQuery, NewServer, Server, ServerQuery, Store, StoreError, StoreResult,
+    flavors, identity, images, servers,
 };
+use crate::domain::address::MacPrefix;
 use crate::domain::flavor::{Flavor, NewFlavor};
 use crate::domain::identity::{NewUser, User};
 use crate::domain::image::{Image, ImageStatus, Member, MemberStatus};
+use crate::domain::server::{Diagnostic, ServerState};
 use crate::domain::time::Timestamp;
+use std::collections::BTreeMap;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -29,6 +33,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/0001_init.sql")),
         M::up(include_str!("migrations/0002_images.sql")),
+        M::up(include_str!("migrations/0003_servers.sql")),
     ])
 }
 
@@ -270,6 +275,76 @@ impl Store for SqliteStore {
         let (i, m) = (image_id.to_owned(), member_id.to_owned());
         self.write(move |tx| images::delete_member(tx, &i, &m))
             .await
+    }
+
+    async fn ensure_public_network(&self, cidr: String, cidr6: Option<String>) -> StoreResult<()> {
+        self.write(move |tx| servers::ensure_public_network(tx, &cidr, cidr6.as_deref()))
+            .await
+    }
+    async fn create_server(
+        &self,
+        new: NewServer,
+        quota: u32,
+        mac_prefix: MacPrefix,
+    ) -> StoreResult<Server> {
+        self.write(move |tx| servers::create(tx, &new, quota, &mac_prefix))
+            .await
+    }
+    async fn get_server(&self, id: i64) -> StoreResult<Option<Server>> {
+        self.read(move |c| servers::get(c, id)).await
+    }
+    async fn list_servers(&self, query: ServerQuery) -> StoreResult<Vec<Server>> {
+        self.read(move |c| servers::list(c, &query)).await
+    }
+    async fn servers_changed_since(&self, user_id: &str, since: Timestamp) -> StoreResult<bool> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| servers::changed_since(c, &user_id, &since))
+            .await
+    }
+    async fn rename_server(&self, id: i64, name: String) -> StoreResult<bool> {
+        self.write(move |tx| servers::rename(tx, id, &name)).await
+    }
+    async fn change_server_metadata(
+        &self,
+        id: i64,
+        changes: Vec<(String, Option<String>)>,
+        replace_all: bool,
+        max: usize,
+    ) -> StoreResult<BTreeMap<String, String>> {
+        self.write(move |tx| servers::change_metadata(tx, id, &changes, replace_all, max))
+            .await
+    }
+    async fn set_server_state(
+        &self,
+        id: i64,
+        state: ServerState,
+        diag: Option<Diagnostic>,
+    ) -> StoreResult<()> {
+        self.write(move |tx| servers::set_state(tx, id, &state, diag.as_ref()))
+            .await
+    }
+    async fn server_diagnostics(&self, id: i64) -> StoreResult<Vec<Diagnostic>> {
+        self.read(move |c| servers::diagnostics(c, id)).await
+    }
+    async fn set_server_suspended(&self, id: i64, suspended: bool) -> StoreResult<bool> {
+        self.write(move |tx| servers::set_suspended(tx, id, suspended))
+            .await
+    }
+    async fn set_server_firewall(
+        &self,
+        id: i64,
+        nic: Option<String>,
+        profile: String,
+    ) -> StoreResult<()> {
+        self.write(move |tx| servers::set_firewall(tx, id, nic.as_deref(), &profile))
+            .await
+    }
+    async fn purge_deleted_servers(&self, before: Timestamp) -> StoreResult<u64> {
+        self.write(move |tx| servers::purge_deleted(tx, &before))
+            .await
+    }
+    async fn live_servers(&self) -> StoreResult<Vec<Server>> {
+        self.read(servers::live).await
     }
 
     async fn schema_version(&self) -> StoreResult<String> {

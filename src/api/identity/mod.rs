@@ -2,6 +2,8 @@
 //! the service catalog kamaki reads, and Astakos' `POST /account/v1.0/user_catalogs`.
 //! See `../shared/CLIENTS.md` for what each client needs of these shapes.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -17,6 +19,7 @@ use crate::http::fault::{ApiError, ApiResult};
 use crate::http::links::Base;
 use crate::http::negotiate::json_response;
 use crate::http::routes::Routes;
+use crate::store::Store;
 
 /// Routes that need no token (the token endpoint is how one gets a token).
 pub fn public_routes() -> Routes {
@@ -56,12 +59,15 @@ struct PasswordCredentials {
 }
 
 /// Issues a token for `user` valid for the configured lifetime.
-pub async fn issue_for(state: &AppState, user: &User) -> ApiResult<(String, Timestamp)> {
+pub async fn issue_for(
+    store: &Arc<dyn Store>,
+    ttl_secs: u64,
+    user: &User,
+) -> ApiResult<(String, Timestamp)> {
     let token = new_token();
-    let ttl = chrono::Duration::seconds(state.config.token_ttl_secs.min(i64::MAX as u64) as i64);
+    let ttl = chrono::Duration::seconds(ttl_secs.min(i64::MAX as u64) as i64);
     let expires = time::now() + ttl;
-    state
-        .store
+    store
         .insert_token(token_hash(&token), user.id.clone(), expires)
         .await?;
     Ok((token, expires))
@@ -100,7 +106,8 @@ async fn issue_token(
             if !ok {
                 return Err(denied());
             }
-            let (token, expires) = issue_for(&state, &user).await?;
+            let (token, expires) =
+                issue_for(&state.store, state.config.token_ttl_secs, &user).await?;
             (token, user, expires)
         }
         (None, None) => {

@@ -1,0 +1,601 @@
+//! Black-box tests of the servers API over the simulated compute backend.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Gateway, Options, assert_well_formed};
+use serde_json::{Value, json};
+
+fn fast() -> Options {
+    Options::default()
+        .env("CYCLADES_BACKEND", "simulated")
+        .env("CYCLADES_SIMULATED_BUILD_SECS", "0.4")
+        .env("CYCLADES_SIMULATED_OP_SECS", "0.2")
+}
+
+struct Api<'a> {
+    g: &'a Gateway,
+    token: String,
+}
+
+impl<'a> Api<'a> {
+    fn req(&self, m: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
+        self.g
+            .client()
+            .request(m, self.g.url(path))
+            .header("X-Auth-Token", &self.token)
+    }
+    fn get(&self, path: &str) -> reqwest::blocking::Response {
+        self.req(reqwest::Method::GET, path).send().unwrap()
+    }
+    fn json(&self, path: &str) -> Value {
+        let r = self.get(path);
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().unwrap()
+    }
+    fn send(&self, m: reqwest::Method, path: &str, body: Value) -> reqwest::blocking::Response {
+        self.req(m, path)
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    }
+    fn action(&self, id: i64, body: Value) -> reqwest::blocking::Response {
+        self.send(
+            reqwest::Method::POST,
+            &format!("/compute/v2.0/servers/{id}/action"),
+            body,
+        )
+    }
+    fn status(&self, id: i64) -> String {
+        self.json(&format!("/compute/v2.0/servers/{id}"))["server"]["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+    fn wait_for(&self, id: i64, want: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let v = self.json(&format!("/compute/v2.0/servers/{id}"));
+            if v["server"]["status"] == want {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server {id} never became {want}: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// An active image with OS and users metadata, owned by the admin and public.
+fn image(g: &Gateway) -> String {
+    let admin = Api {
+        g,
+        token: g.admin_token(),
+    };
+    let r = admin.send(
+        reqwest::Method::POST,
+        "/image/v2/images",
+        json!({"name": "debian", "visibility": "public", "disk_format": "raw", "container_format": "bare", "os": "debian", "users": "root"}),
+    );
+    let id = r.json::<Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = admin
+        .req(reqwest::Method::PUT, &format!("/image/v2/images/{id}/file"))
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![0u8; 1024])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    id
+}
+
+fn create(api: &Api, body: Value) -> reqwest::blocking::Response {
+    api.send(reqwest::Method::POST, "/compute/v2.0/servers", body)
+}
+
+#[test]
+fn create_build_and_lifecycle() {
+    let g = Gateway::start_with(fast());
+    let img = image(&g);
+    let a = Api {
+        g: &g,
+        token: g.user("alice", &["--project", "proj-a"]),
+    };
+    let r = create(
+        &a,
+        json!({"server": {"name": "web <1>", "imageRef": img, "flavorRef": 1, "metadata": {"role": "web"}}}),
+    );
+    assert_eq!(r.status(), 202);
+    let v: Value = r.json().unwrap();
+    let s = &v["server"];
+    let id = s["id"].as_i64().expect("integer server id");
+    assert_eq!(s["status"], "BUILD");
+    assert_eq!(s["progress"], 0);
+    assert_eq!(s["adminPass"].as_str().unwrap().len(), 12);
+    assert_eq!(
+        s["metadata"],
+        json!({"role": "web", "OS": "debian", "users": "root"})
+    );
+    assert_eq!(s["image"]["id"], json!(img));
+    assert_eq!(s["flavor"]["id"], 1);
+    assert_eq!(s["imageRef"], json!(img));
+    let nic = &s["attachments"][0];
+    assert_eq!(nic["id"], format!("nic-{id}-0"));
+    assert_eq!(nic["network_id"], "public");
+    assert!(
+        nic["mac_address"]
+            .as_str()
+            .unwrap()
+            .starts_with("aa:00:00:")
+    );
+    assert!(nic["ipv4"].as_str().unwrap().starts_with("10.128."));
+    // EUI-64 from the MAC: aa:00:00:… gives a800:ff:fe… in the public /64.
+    let ipv6 = nic["ipv6"].as_str().unwrap();
+    assert!(ipv6.starts_with("2001:db8:128:0:a800:ff:fe"), "{ipv6}");
+    assert_eq!(s["addresses"]["public"][0]["version"], 4);
+    // The password is never shown again.
+    let again = a.json(&format!("/compute/v2.0/servers/{id}"));
+    assert!(again["server"].get("adminPass").is_none());
+    // Actions while building: 409 buildInProgress.
+    let r = a.action(id, json!({"shutdown": {}}));
+    assert_eq!(r.status(), 409);
+    assert!(r.json::<Value>().unwrap()["buildInProgress"]["message"].is_string());
+
+    let v = a.wait_for(id, "ACTIVE");
+    assert_eq!(v["server"]["progress"], 100);
+    let diags = a.json(&format!("/compute/v2.0/servers/{id}/diagnostics"));
+    assert!(diags.as_array().is_some_and(|d| !d.is_empty()), "{diags}");
+
+    assert_eq!(a.action(id, json!({"start": {}})).status(), 409);
+    assert_eq!(a.action(id, json!({"shutdown": {}})).status(), 202);
+    a.wait_for(id, "STOPPED");
+    assert_eq!(
+        a.action(id, json!({"reboot": {"type": "SOFT"}})).status(),
+        409
+    );
+    assert_eq!(a.action(id, json!({"start": {}})).status(), 202);
+    a.wait_for(id, "ACTIVE");
+    assert_eq!(
+        a.action(id, json!({"reboot": {"type": "hard"}})).status(),
+        202
+    );
+    assert_eq!(a.status(id), "REBOOT");
+    a.wait_for(id, "ACTIVE");
+    assert_eq!(
+        a.action(id, json!({"reboot": {"type": "sideways"}}))
+            .status(),
+        400
+    );
+    assert_eq!(a.action(id, json!({"fly": {}})).status(), 400);
+    assert_eq!(
+        a.action(id, json!({"start": {}, "shutdown": {}})).status(),
+        400
+    );
+    // Firewall profiles.
+    let r = a.action(
+        id,
+        json!({"firewallProfile": {"profile": "PROTECTED", "nic": format!("nic-{id}-0")}}),
+    );
+    assert_eq!(r.status(), 202);
+    let v = a.json(&format!("/compute/v2.0/servers/{id}"));
+    assert_eq!(
+        v["server"]["attachments"][0]["firewallProfile"],
+        "PROTECTED"
+    );
+    assert_eq!(
+        a.action(id, json!({"firewallProfile": {"profile": "OPEN"}}))
+            .status(),
+        400
+    );
+    assert_eq!(
+        a.action(
+            id,
+            json!({"firewallProfile": {"profile": "ENABLED", "nic": "nic-0-9"}})
+        )
+        .status(),
+        404
+    );
+
+    // Rename.
+    let r = a.send(
+        reqwest::Method::PUT,
+        &format!("/compute/v2.0/servers/{id}"),
+        json!({"server": {"name": "renamed"}}),
+    );
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        a.json(&format!("/compute/v2.0/servers/{id}"))["server"]["name"],
+        "renamed"
+    );
+
+    // Delete: 204, then DELETED for the polling window, out of plain lists, in changes-since.
+    let before = chrono::Utc::now() - chrono::Duration::seconds(2);
+    let r = a
+        .req(
+            reqwest::Method::DELETE,
+            &format!("/compute/v2.0/servers/{id}"),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let v = a.wait_for(id, "DELETED");
+    assert!(
+        v["server"]["attachments"].as_array().unwrap().is_empty(),
+        "NICs are released"
+    );
+    let list = a.json("/compute/v2.0/servers");
+    assert!(list["servers"].as_array().unwrap().is_empty(), "{list}");
+    let since = before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let changed = a.json(&format!(
+        "/compute/v2.0/servers/detail?changes-since={since}"
+    ));
+    assert_eq!(changed["servers"][0]["status"], "DELETED");
+    assert_eq!(a.action(id, json!({"start": {}})).status(), 400);
+}
+
+#[test]
+fn create_validates_everything() {
+    let g = Gateway::start_with(fast().env("CYCLADES_SERVER_QUOTA", "2"));
+    let img = image(&g);
+    let a = Api {
+        g: &g,
+        token: g.user("bob", &["--project", "proj-b"]),
+    };
+    let ok = |extra: Value| {
+        let mut s = json!({"name": "x", "imageRef": img, "flavorRef": 1});
+        for (k, v) in extra.as_object().unwrap() {
+            s[k] = v.clone();
+        }
+        json!({"server": s})
+    };
+    let check = |body: Value, status: u16, fault: &str| {
+        let r = create(&a, body.clone());
+        assert_eq!(r.status(), status, "{body}");
+        let v: Value = r.json().unwrap();
+        assert!(v[fault]["message"].is_string(), "{v}");
+        assert_eq!(v[fault]["code"], status);
+    };
+    check(
+        json!({"server": {"imageRef": img, "flavorRef": 1}}),
+        400,
+        "badRequest",
+    );
+    check(ok(json!({"name": ""})), 400, "badRequest");
+    check(
+        ok(json!({"imageRef": "0c1f8a3e-0000-4000-8000-000000000000"})),
+        404,
+        "itemNotFound",
+    );
+    check(ok(json!({"flavorRef": 999})), 404, "itemNotFound");
+    check(ok(json!({"flavorRef": "abc"})), 400, "badRequest");
+    check(
+        ok(json!({"personality": [{"path": "/etc/x", "contents": "***"}]})),
+        400,
+        "badRequest",
+    );
+    check(
+        ok(json!({"personality": [{"path": "etc/x", "contents": "aGk="}]})),
+        400,
+        "badRequest",
+    );
+    check(
+        ok(json!({"personality": [{"path": "/etc/x", "contents": "aGk=", "mode": "0600"}]})),
+        400,
+        "badRequest",
+    );
+    let big = base64_of(&vec![b'a'; 10241]);
+    check(
+        ok(json!({"personality": [{"path": "/etc/x", "contents": big}]})),
+        413,
+        "overLimit",
+    );
+    let many: Vec<Value> = (0..6)
+        .map(|i| json!({"path": format!("/f{i}"), "contents": "aGk="}))
+        .collect();
+    check(ok(json!({"personality": many})), 413, "overLimit");
+    let meta: serde_json::Map<String, Value> =
+        (0..129).map(|i| (format!("k{i}"), json!("v"))).collect();
+    check(ok(json!({"metadata": meta})), 413, "overLimit");
+    check(ok(json!({"metadata": {"k": 5}})), 400, "badRequest");
+    // A queued image can't boot.
+    let admin = Api {
+        g: &g,
+        token: g.admin_token(),
+    };
+    let r = admin.send(
+        reqwest::Method::POST,
+        "/image/v2/images",
+        json!({"name": "empty", "visibility": "public"}),
+    );
+    let queued = r.json::<Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    check(ok(json!({"imageRef": queued})), 400, "badRequest");
+    // URLs are accepted for both references, and personality within limits.
+    let r = create(
+        &a,
+        ok(json!({
+            "imageRef": format!("{}/compute/v2.0/images/{img}", g.url),
+            "flavorRef": format!("{}/compute/v2.0/flavors/2", g.url),
+            "personality": [{"path": "/root/.ssh/authorized_keys", "contents": base64_of(b"ssh-ed25519 AAAA"), "mode": 384, "owner": "root", "group": "root"}]
+        })),
+    );
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.json::<Value>().unwrap()["server"]["flavor"]["id"], 2);
+    assert_eq!(create(&a, ok(json!({}))).status(), 202);
+    // Quota: the third is refused.
+    check(ok(json!({})), 413, "overLimit");
+}
+
+fn base64_of(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+#[test]
+fn metadata_ownership_and_representations() {
+    let g = Gateway::start_with(fast());
+    let img = image(&g);
+    let a = Api {
+        g: &g,
+        token: g.user("carol", &["--project", "proj-c"]),
+    };
+    let other = Api {
+        g: &g,
+        token: g.user("dave", &["--project", "proj-d"]),
+    };
+    let r = create(
+        &a,
+        json!({"server": {"name": "meta", "imageRef": img, "flavorRef": 1}}),
+    );
+    let id = r.json::<Value>().unwrap()["server"]["id"].as_i64().unwrap();
+    let path = format!("/compute/v2.0/servers/{id}/metadata");
+    let r = a.send(
+        reqwest::Method::POST,
+        &path,
+        json!({"metadata": {"a": "1", "b": "2"}}),
+    );
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.json::<Value>().unwrap()["metadata"]["a"], "1");
+    let r = a.send(
+        reqwest::Method::PUT,
+        &format!("{path}/c"),
+        json!({"meta": {"c": "3"}}),
+    );
+    assert_eq!(r.status(), 201);
+    assert_eq!(a.json(&format!("{path}/c"))["meta"]["c"], "3");
+    assert_eq!(
+        a.send(
+            reqwest::Method::PUT,
+            &format!("{path}/c"),
+            json!({"meta": {"d": "3"}})
+        )
+        .status(),
+        400
+    );
+    let r = a.send(
+        reqwest::Method::PUT,
+        &path,
+        json!({"metadata": {"only": "this"}}),
+    );
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().unwrap()["metadata"],
+        json!({"only": "this"})
+    );
+    assert_eq!(
+        a.req(reqwest::Method::DELETE, &format!("{path}/only"))
+            .send()
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        a.req(reqwest::Method::DELETE, &format!("{path}/only"))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(a.get(&format!("{path}/only")).status(), 404);
+
+    // Someone else's server is a 404 everywhere, and never listed.
+    for p in [
+        format!("/compute/v2.0/servers/{id}"),
+        path.clone(),
+        format!("/compute/v2.0/servers/{id}/ips"),
+    ] {
+        let r = other.get(&p);
+        assert_eq!(r.status(), 404, "{p}");
+        assert!(r.json::<Value>().unwrap()["itemNotFound"].is_object());
+    }
+    assert_eq!(other.action(id, json!({"shutdown": {}})).status(), 404);
+    assert_eq!(
+        other
+            .req(
+                reqwest::Method::DELETE,
+                &format!("/compute/v2.0/servers/{id}")
+            )
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+    assert!(
+        other.json("/compute/v2.0/servers/detail")["servers"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(a.get("/compute/v2.0/servers/abc").status(), 400);
+
+    // Addresses.
+    let ips = a.json(&format!("/compute/v2.0/servers/{id}/ips"));
+    assert_eq!(ips["addresses"]["public"].as_array().unwrap().len(), 2);
+    let pub_ips = a.json(&format!("/compute/v2.0/servers/{id}/ips/public"));
+    assert_eq!(pub_ips["public"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        a.get(&format!("/compute/v2.0/servers/{id}/ips/nowhere"))
+            .status(),
+        404
+    );
+
+    // XML of every view parses and carries the same data.
+    a.wait_for(id, "ACTIVE");
+    for p in [
+        "/compute/v2.0/servers?xml".to_owned(),
+        "/compute/v2.0/servers/detail?xml".to_owned(),
+        format!("/compute/v2.0/servers/{id}?xml"),
+        format!("/compute/v2.0/servers/{id}/ips?xml"),
+        format!("/compute/v2.0/servers/{id}/metadata?xml"),
+        format!("/compute/v2.0/servers/{id}/diagnostics?xml"),
+    ] {
+        let r = a.get(&p);
+        assert_eq!(r.status(), 200, "{p}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/xml")
+        );
+        let body = r.text().unwrap();
+        assert_well_formed(&body);
+        if p.contains("detail") || p.ends_with(&format!("{id}?xml")) {
+            assert!(
+                body.contains(&format!("id=\"{id}\"")) && body.contains("status=\"ACTIVE\""),
+                "{body}"
+            );
+            assert!(body.contains(&format!("<nic id=\"nic-{id}-0\"")), "{body}");
+        }
+    }
+    // changes-since: 304 when nothing changed, 400 with an example when malformed.
+    let r = a.get("/compute/v2.0/servers?changes-since=2999-01-01T00:00:00Z");
+    assert_eq!(r.status(), 304);
+    let r = a.get("/compute/v2.0/servers?changes-since=yesterday");
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.json::<Value>().unwrap()["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2013-04-10T13:52:17Z")
+    );
+    // Filters.
+    assert_eq!(
+        a.json("/compute/v2.0/servers?status=ACTIVE")["servers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        a.json("/compute/v2.0/servers?status=STOPPED")["servers"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        a.json("/compute/v2.0/servers?name=meta")["servers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        a.json("/compute/v2.0/servers?flavor=1&limit=5")["servers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        a.json(&format!("/compute/v2.0/servers?marker={id}"))["servers"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn mk(a: &Api, img: &str, name: &str) -> i64 {
+    let r = create(
+        a,
+        json!({"server": {"name": name, "imageRef": img, "flavorRef": 1}}),
+    );
+    r.json::<Value>().unwrap()["server"]["id"].as_i64().unwrap()
+}
+
+#[test]
+fn servers_survive_restarts_consistently() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gateway::start_in(dir.path(), fast()).unwrap();
+    let img = image(&g);
+    let token = g.user("erin", &["--project", "proj-e"]);
+    let a = Api {
+        g: &g,
+        token: token.clone(),
+    };
+    let (running, stopped) = (mk(&a, &img, "running"), mk(&a, &img, "stopped"));
+    a.wait_for(running, "ACTIVE");
+    a.wait_for(stopped, "ACTIVE");
+    assert_eq!(a.action(stopped, json!({"shutdown": {}})).status(), 202);
+    a.wait_for(stopped, "STOPPED");
+    drop(a);
+    let (status, _) = g.stop();
+    assert!(status.success());
+
+    // A clean restart: everything as it was, and it still works.
+    let g = Gateway::start_in(dir.path(), fast()).unwrap();
+    let a = Api {
+        g: &g,
+        token: token.clone(),
+    };
+    assert_eq!(a.status(running), "ACTIVE");
+    assert_eq!(a.status(stopped), "STOPPED");
+    assert_eq!(a.action(stopped, json!({"start": {}})).status(), 202);
+    a.wait_for(stopped, "ACTIVE");
+    // kill -9 in the middle of a build and of a reboot.
+    let building = mk(&a, &img, "building");
+    assert_eq!(
+        a.action(running, json!({"reboot": {"type": "SOFT"}}))
+            .status(),
+        202
+    );
+    std::process::Command::new("kill")
+        .args(["-KILL", &g.pid().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    drop(a);
+    drop(g);
+    let g = Gateway::start_in(dir.path(), fast()).unwrap();
+    let a = Api { g: &g, token };
+    // The reboot is carried out; the interrupted build ends in ERROR, never ACTIVE.
+    a.wait_for(running, "ACTIVE");
+    let v = a.wait_for(building, "ERROR");
+    assert!(
+        v["server"]["diagnostics"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty()),
+        "{v}"
+    );
+    assert_eq!(a.status(stopped), "ACTIVE");
+    // A failed build can only be deleted.
+    assert_eq!(a.action(building, json!({"start": {}})).status(), 409);
+    assert_eq!(
+        a.req(
+            reqwest::Method::DELETE,
+            &format!("/compute/v2.0/servers/{building}")
+        )
+        .send()
+        .unwrap()
+        .status(),
+        204
+    );
+    a.wait_for(building, "DELETED");
+}
