@@ -50,6 +50,9 @@ enum Cmd {
     /// Manage flavors.
     #[command(subcommand)]
     Flavor(FlavorCmd),
+    /// Administer servers.
+    #[command(subcommand)]
+    Server(ServerCmd),
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCmd),
@@ -119,6 +122,14 @@ struct FlavorArgs {
 }
 
 #[derive(Subcommand)]
+enum ServerCmd {
+    /// Suspend a server administratively: its owner can no longer act on it or change it.
+    Suspend { id: i64 },
+    /// Lift an administrative suspension.
+    Unsuspend { id: i64 },
+}
+
+#[derive(Subcommand)]
 enum DbCmd {
     /// Create or upgrade the database schema.
     Migrate,
@@ -169,6 +180,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::User(cmd) => user(&cfg, cmd).await,
         Cmd::Token(cmd) => token(&cfg, cmd).await,
         Cmd::Flavor(cmd) => flavor(&cfg, cmd).await,
+        Cmd::Server(cmd) => {
+            let store = open_store(&cfg).await?;
+            let (id, suspend) = match cmd {
+                ServerCmd::Suspend { id } => (id, true),
+                ServerCmd::Unsuspend { id } => (id, false),
+            };
+            let done = store.set_server_suspended(id, suspend).await?;
+            store.close().await;
+            if !done {
+                anyhow::bail!("no live server with id {id}");
+            }
+            println!(
+                "server {id} {}",
+                if suspend { "suspended" } else { "unsuspended" }
+            );
+            Ok(())
+        }
         Cmd::Db(DbCmd::Migrate) => {
             let store = open_store(&cfg).await?;
             println!(

@@ -486,6 +486,39 @@ fn metadata_ownership_and_representations() {
             .unwrap()
             .contains("2013-04-10T13:52:17Z")
     );
+    // An administrative suspension: actions and changes are 403 until it is lifted.
+    common::cli_last_line(&g.data_dir, &["server", "suspend", &id.to_string()]);
+    assert_eq!(
+        a.json(&format!("/compute/v2.0/servers/{id}"))["server"]["suspended"],
+        true
+    );
+    let r = a.action(id, json!({"shutdown": {}}));
+    assert_eq!(r.status(), 403);
+    assert!(
+        r.json::<Value>().unwrap()["forbidden"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("suspended")
+    );
+    assert_eq!(
+        a.send(
+            reqwest::Method::POST,
+            &path,
+            json!({"metadata": {"x": "y"}})
+        )
+        .status(),
+        403
+    );
+    common::cli_last_line(&g.data_dir, &["server", "unsuspend", &id.to_string()]);
+    assert_eq!(
+        a.send(
+            reqwest::Method::POST,
+            &path,
+            json!({"metadata": {"x": "y"}})
+        )
+        .status(),
+        201
+    );
     // Filters.
     assert_eq!(
         a.json("/compute/v2.0/servers?status=ACTIVE")["servers"]
