@@ -11,7 +11,7 @@ run:
 
 ## Run every test: unit, black-box HTTP and client-compatibility tests.
 test:
-	$(CARGO) test --quiet
+	$(CARGO) test --quiet --no-fail-fast
 
 ## Benchmarks against a baseline measured in the same run.
 bench:
