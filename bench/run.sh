@@ -16,6 +16,8 @@
 #   BENCH_DROP_CACHES  1 = drop the page cache before cold reads     (default 1; 0 = per-file
 #                      eviction only, gentler on a shared machine)
 #   BENCH_IO_TIMEOUT   seconds any one transfer may take             (default 900)
+#   BENCH_SERVERS      servers the servers section creates, then lists (default 1000)
+#   BENCH_SERVERS_TIMEOUT seconds the creates may take, and again the builds (default 300)
 #   CARGO, CARGO_TARGET_DIR as for cargo.
 #
 # Adding a benchmark: write a `section_NAME` function below that calls `section "title"`,
@@ -42,6 +44,8 @@ BENCH_RSS_MB="${BENCH_RSS_MB:-4096}"
 BENCH_RSS_LIMIT_MB="${BENCH_RSS_LIMIT_MB:-64}"
 BENCH_DROP_CACHES="${BENCH_DROP_CACHES:-1}"
 BENCH_IO_TIMEOUT="${BENCH_IO_TIMEOUT:-900}"
+BENCH_SERVERS="${BENCH_SERVERS:-1000}"
+BENCH_SERVERS_TIMEOUT="${BENCH_SERVERS_TIMEOUT:-300}"
 START_TIMEOUT=10 # seconds a server gets to print "listening on http://ADDR"
 STOP_TIMEOUT=10  # seconds a server gets to exit after SIGTERM before SIGKILL
 
@@ -50,7 +54,7 @@ die() {
     log "bench: $*"
     exit 1
 }
-for knob in BENCH_IMAGE_MB BENCH_RSS_MB BENCH_RSS_LIMIT_MB BENCH_IO_TIMEOUT; do
+for knob in BENCH_IMAGE_MB BENCH_RSS_MB BENCH_RSS_LIMIT_MB BENCH_IO_TIMEOUT BENCH_SERVERS BENCH_SERVERS_TIMEOUT; do
     [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer, not '${!knob}'"
 done
 
@@ -203,7 +207,8 @@ check_url() {
 }
 
 fmt_ms() { awk -v us="$1" 'BEGIN { printf "%.3f", us / 1000 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else printf "n/a" }'; }
+# ratio A B : A / B as "0.25x"; two significant digits below 0.1 ("0.0047x"), not "0.00x".
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) printf "n/a"; else if (a / b < 0.1) printf "%.2gx", a / b; else printf "%.2fx", a / b }'; }
 
 print_table_header() {
     printf '%-28s %10s %9s %9s\n' "target" "req/s" "p50(ms)" "p99(ms)"
@@ -241,6 +246,13 @@ measure() {
     if ((st > 0 || sock > 0)); then
         die "$label: $st non-2xx/3xx responses and $sock socket errors out of $n requests"
     fi
+    print_row "$label" "$rps" "$p50" "$p99"
+}
+
+# print_row LABEL RPS P50_US P99_US : one table row, with its ratios to the hello baseline
+# unless BASE_RPS is still empty; sets LAST_RPS, LAST_P50_US, LAST_P99_US.
+print_row() {
+    local label=$1 rps=$2 p50=$3 p99=$4 extra=""
     if [[ -n "$BASE_RPS" ]]; then
         extra=$(printf '  (%s req/s, %s p50, %s p99 of hello)' \
             "$(ratio "$rps" "$BASE_RPS")" "$(ratio "$p50" "$BASE_P50_US")" \
@@ -621,8 +633,226 @@ image_rss() {
     rm -rf "$data"
 }
 
+# ---------------------------------------------------------------- servers section
+# A gateway of its own on the simulated backend (builds of 0.5 s), one user, a public image;
+# BENCH_SERVERS creates by wrk (bench/servers_create.lua: exactly N, then it stops), a wait
+# until all of them are ACTIVE, then wrk on GET /servers/detail (JSON, XML) with N servers.
+# Its memory is printed at the end: VmHWM is the peak since the gateway started.
+section_servers() {
+    local n=$BENCH_SERVERS data="$WORK/data-servers" pid p alive=()
+    section_title "compute: $n servers of one user (simulated backend, 0.5 s builds): POST /compute/v2.0/servers, then GET /compute/v2.0/servers/detail"
+    ensure_cmd wrk
+    ensure_cmd curl
+    ensure_cmd jq
+    # The public network's addresses: 10.128.0.0/16 has 65534 for hosts.
+    if ((n > 65000)); then
+        section_fail "BENCH_SERVERS=$n: more servers than the bench's public_cidr 10.128.0.0/16 has addresses for (65000 at most)"
+        return 0
+    fi
+    mkdir -p "$data"
+    start_server gateway-servers env CYCLADES_BACKEND=simulated CYCLADES_SIMULATED_BUILD_SECS=0.5 \
+        CYCLADES_SIMULATED_OP_SECS=0.2 CYCLADES_SERVER_QUOTA=100000 \
+        CYCLADES_PUBLIC_CIDR=10.128.0.0/16 CYCLADES_LOG=warn \
+        "$CYCLADES_BIN" serve --listen 127.0.0.1:0 --data-dir "$data"
+    pid=$SERVER_PID SRV_PID=$SERVER_PID
+    read_mem "$pid" || die "cannot read /proc/$pid/status"
+    SRV_RSS_START_KB=$MEM_RSS_KB SRV_RSS_BUILT_KB=""
+    print_table_header
+    if [[ -z $BASE_RPS ]]; then # the baseline section was not selected: measure hello here
+        measure "hello (bare hyper)" "$HELLO/"
+        BASE_RPS=$LAST_RPS BASE_P50_US=$LAST_P50_US BASE_P99_US=$LAST_P99_US
+    fi
+    servers_run "$n" "http://$SERVER_ADDR" "$data" || true # failures are recorded by section_fail
+
+    if read_mem "$pid"; then
+        printf 'gateway pid %s: VmRSS %s MiB after start, %s MiB with %s servers built, %s MiB at the end; peak VmHWM %s MiB (since its start, i.e. over the section)\n' \
+            "$pid" "$(mib_of "$SRV_RSS_START_KB")" "$(mib_of "$SRV_RSS_BUILT_KB")" "$n" \
+            "$(mib_of "$MEM_RSS_KB")" "$(mib_of "$MEM_HWM_KB")"
+    else
+        section_fail "the servers section's gateway (pid $pid) exited: $(tail -n 5 "$WORK/gateway-servers.err")"
+    fi
+    stop_pid "$pid"
+    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || alive+=("$p"); done
+    PIDS=("${alive[@]}")
+    rm -rf "$data"
+}
+
+mib_of() { if [[ -n $1 ]]; then awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; else printf '?'; fi; }
+
+# servers_run N URL DATA_DIR : the image, the user, the creates, the wait, the lists.
+servers_run() {
+    local n=$1 url=$2 data=$3 admin tok img code t_built listed active errs json xml sizes
+    local auth jn xn target
+    admin=$(sed -n 's/^admin token: //p' "$WORK/gateway-servers.out" | head -n 1)
+    if [[ -z $admin ]]; then
+        section_fail "the servers gateway printed no 'admin token: ...' on its first start"
+        return 1
+    fi
+    tok=$("$CYCLADES_BIN" user create bench --data-dir "$data" 2>"$WORK/servers-user.err" | tail -n 1) || tok=""
+    if [[ -z $tok ]]; then
+        section_fail "cyclades user create bench failed: $(head -c 300 "$WORK/servers-user.err")"
+        return 1
+    fi
+    auth=(-H "X-Auth-Token: $tok")
+
+    # An active public image, owned by the admin.
+    code=$(curl -sS --max-time 30 -o "$WORK/servers-image.json" -w '%{http_code}' \
+        -H "X-Auth-Token: $admin" -H 'Content-Type: application/json' \
+        --data '{"name":"bench-servers","visibility":"public","disk_format":"raw","container_format":"bare"}' \
+        "$url/image/v2/images") || code="no answer (curl failed)"
+    img=$(jq -r '.id // empty' "$WORK/servers-image.json" 2>/dev/null) || img=""
+    if [[ $code != 201 || -z $img ]]; then
+        section_fail "POST /image/v2/images (admin, public) answered $code, expected 201 with an id: $(head -c 300 "$WORK/servers-image.json" 2>/dev/null)"
+        return 1
+    fi
+    code=$(head -c 1024 /dev/zero | curl -sS --max-time 30 -o "$WORK/servers-upload.body" \
+        -w '%{http_code}' -X PUT -H 'Expect:' -H "X-Auth-Token: $admin" \
+        -H 'Content-Type: application/octet-stream' --data-binary @- \
+        "$url/image/v2/images/$img/file") || code="no answer (curl failed)"
+    if [[ $code != 204 ]]; then
+        section_fail "PUT /image/v2/images/$img/file answered $code, expected 204: $(head -c 300 "$WORK/servers-upload.body" 2>/dev/null)"
+        return 1
+    fi
+
+    servers_create "$n" "$url" "$tok" "$img" || return 1
+
+    # Bounded wait until none is in BUILD, then every one must be listed and ACTIVE.
+    servers_wait_built "$url" "$tok" || return 1
+    t_built=$SECS
+    read_mem "$SRV_PID" && SRV_RSS_BUILT_KB=$MEM_RSS_KB
+    count_servers "$url" "$tok" "" || return 1
+    listed=$COUNT
+    count_servers "$url" "$tok" "status=ACTIVE" || return 1
+    active=$COUNT
+    if ((listed != n || active != n)); then
+        count_servers "$url" "$tok" "status=ERROR" || return 1
+        errs=$COUNT
+        section_fail "after the creates: $listed servers listed, $active ACTIVE, $errs ERROR; expected $n and $n ACTIVE"
+        return 1
+    fi
+
+    # GET /servers/detail: one request each first (status, type, how many servers, bytes).
+    json="$url/compute/v2.0/servers/detail"
+    xml="$json?xml"
+    sizes=""
+    for target in json xml; do
+        local u=${!target} out="$WORK/servers-detail.$target" got want_type want_n
+        want_n=$((n < 1000 ? n : 1000)) # a page holds 1000 at most
+        got=$(curl -sS --max-time 60 -o "$out" -w '%{http_code} %{size_download} %{content_type}' \
+            "${auth[@]}" "$u") || got="no answer (curl failed)"
+        if [[ $target == json ]]; then
+            want_type="application/json"
+            jn=$(jq '.servers | length' "$out" 2>/dev/null) || jn="?"
+        else
+            want_type="application/xml"
+            jn=$(grep -o '<server[ >]' "$out" | wc -l) || jn="?"
+        fi
+        if [[ $got != "200 "*" $want_type"* || $jn != "$want_n" ]]; then
+            section_fail "GET $u answered '$got' with $jn servers, expected 200 $want_type with $want_n"
+            return 1
+        fi
+        read -r _ xn _ <<<"$got"
+        sizes+="${sizes:+, }$target $xn bytes"
+    done
+    measure "servers/detail JSON ($want_n)" "$json" "${auth[@]}"
+    measure "servers/detail XML ($want_n)" "$xml" "${auth[@]}"
+
+    printf 'creates: %s\n' "$SRV_CREATE_NOTE"
+    printf 'builds: none in BUILD %.3f s after the last 202 (GET /servers?status=BUILD every 0.1 s); then %s listed, %s ACTIVE\n' \
+        "$t_built" "$listed" "$active"
+    printf 'GET /servers/detail with %s servers (%s per page at most): %s\n' "$n" 1000 "$sizes"
+}
+
+# servers_create N URL TOKEN IMAGE_ID : exactly N POST /compute/v2.0/servers through wrk and
+# bench/servers_create.lua (which stops wrk's threads after their share of N; see there),
+# bounded by BENCH_SERVERS_TIMEOUT; prints the table row; every answer must be 202.
+servers_create() {
+    local n=$1 url=$2 tok=$3 img=$4 prefix="$WORK/creates.done" i rc=0 line
+    local ok bad secs p50 p99 sock fb rps finished
+    rm -f "$prefix".*
+    wrk -t "$BENCH_THREADS" -c "$BENCH_CONNECTIONS" -d "${BENCH_SERVERS_TIMEOUT}s" --timeout 10s \
+        -s "$ROOT/bench/servers_create.lua" "$url/compute/v2.0/servers" \
+        -- "$n" "$BENCH_THREADS" "$img" "$tok" "$prefix" >"$WORK/wrk-create.out" 2>&1 &
+    WRK_PID=$!
+    # Each wrk thread creates $prefix.ID when it has all its answers; wrk itself would sleep
+    # until -d is over, so it gets SIGINT (it reports at once) when all of them are there.
+    finished=0
+    for ((i = 0; i < BENCH_SERVERS_TIMEOUT * 20; i++)); do
+        finished=$(find "$WORK" -maxdepth 1 -name 'creates.done.*' | wc -l)
+        ((finished < BENCH_THREADS)) || break
+        kill -0 "$WRK_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -INT "$WRK_PID" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do # wrk's threads see the signal within 100 ms
+        kill -0 "$WRK_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$WRK_PID" 2>/dev/null || true
+    wait "$WRK_PID" || rc=$?
+    WRK_PID=""
+    line=$(grep -m1 '^BENCH_CREATE ' "$WORK/wrk-create.out") || line=""
+    if [[ -z $line ]]; then
+        section_fail "wrk (exit $rc) reported nothing for the creates: $(tail -c 500 "$WORK/wrk-create.out")"
+        return 1
+    fi
+    read -r ok bad secs p50 p99 sock fb <<<"${line#BENCH_CREATE }"
+    if ((bad > 0)); then
+        section_fail "$bad of $n creates answered other than 202; the first answered $fb: $(sed -n 's/^BENCH_CREATE_BAD [0-9]* //p' "$WORK/wrk-create.out" | head -c 300)"
+        return 1
+    fi
+    if ((ok != n || sock > 0)); then
+        section_fail "$ok of $n creates answered 202 within ${BENCH_SERVERS_TIMEOUT}s ($finished of $BENCH_THREADS wrk threads done, $sock socket errors)"
+        return 1
+    fi
+    rps=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.1f", n / s }')
+    print_row "POST /servers (202) x$n" "$rps" "$p50" "$p99"
+    SRV_CREATE_NOTE=$(printf '%s x 202 in %.3f s (first request to last answer) over %s connections: %s creates/s' \
+        "$n" "$secs" "$BENCH_CONNECTIONS" "$rps")
+}
+
+# servers_wait_built URL TOKEN : polls (bounded by BENCH_SERVERS_TIMEOUT) until no server is
+# in BUILD; sets SECS to the time it took.
+servers_wait_built() {
+    local url=$1 tok=$2 t0=$EPOCHREALTIME deadline=$((EPOCHSECONDS + BENCH_SERVERS_TIMEOUT)) left=""
+    while ((EPOCHSECONDS < deadline)); do
+        left=$(curl -sS --max-time 30 -H "X-Auth-Token: $tok" \
+            "$url/compute/v2.0/servers?status=BUILD&limit=1000" | jq '.servers | length') || left="?"
+        [[ $left == 0 ]] && break
+        sleep 0.1
+    done
+    SECS=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.6f", b - a }')
+    if [[ $left != 0 ]]; then
+        section_fail "servers still in BUILD ${BENCH_SERVERS_TIMEOUT}s after the creates (last poll: '$left' in BUILD)"
+        return 1
+    fi
+}
+
+# count_servers URL TOKEN QUERY : GET /servers?QUERY page by page (1000 each, marker = the
+# last id; bounded by BENCH_SERVERS / 1000 + 3 pages); sets COUNT.
+count_servers() {
+    local url=$1 tok=$2 q=$3 marker="" page n last i
+    COUNT=0
+    for ((i = 0; i < BENCH_SERVERS / 1000 + 3; i++)); do
+        page=$(curl -sS --max-time 30 -H "X-Auth-Token: $tok" \
+            "$url/compute/v2.0/servers?${q:+$q&}limit=1000${marker:+&marker=$marker}") || {
+            section_fail "GET /servers?$q failed"
+            return 1
+        }
+        n=$(jq '.servers | length' <<<"$page") || n=""
+        last=$(jq -r '.servers[-1].id // empty' <<<"$page") || last=""
+        if [[ -z $n ]]; then
+            section_fail "GET /servers?$q: not a server list: $(head -c 300 <<<"$page")"
+            return 1
+        fi
+        COUNT=$((COUNT + n))
+        ((n == 1000)) || return 0
+        marker=$last
+    done
+}
+
 # Run order: the baseline first (every later wrk row is compared with it).
-SECTIONS=(section_baseline section_flavors section_images)
+SECTIONS=(section_baseline section_flavors section_servers section_images)
 
 # BENCH_SECTIONS="images" or "baseline flavors" (names without section_, space- or
 # comma-separated): runs only those, still in the order above. Without the baseline, wrk

@@ -8,6 +8,7 @@ pub mod api;
 pub mod backend;
 pub mod config;
 pub mod domain;
+pub mod graphs;
 pub mod http;
 pub mod imagestore;
 pub mod server;

@@ -90,6 +90,12 @@ pub fn build(cfg: &Config) -> (Router<AppState>, Vec<RouteInfo>) {
         ))
         .merge(compute_stack(identity::routes(), true, cfg, &mut all))
         .merge(compute_stack(compute::routes(), true, cfg, &mut all))
+        .merge(compute_stack(
+            compute::public_routes(),
+            false,
+            cfg,
+            &mut all,
+        ))
         .merge(image_stack(image::routes(), cfg, &mut all));
     (router, all)
 }

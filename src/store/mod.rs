@@ -9,6 +9,7 @@ mod identity;
 mod images;
 pub mod servers;
 pub mod sqlite;
+mod stats;
 
 use async_trait::async_trait;
 
@@ -148,6 +149,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     async fn purge_deleted_servers(&self, before: Timestamp) -> StoreResult<u64>;
     async fn live_servers(&self) -> StoreResult<Vec<Server>>;
+
+    /// The deployment's secret for signing the stats graphs' URLs: 32 random bytes made on
+    /// first use, once even under concurrent calls, and kept across restarts.
+    async fn stats_secret(&self) -> StoreResult<Vec<u8>>;
 
     /// The schema version the store is at.
     async fn schema_version(&self) -> StoreResult<String>;

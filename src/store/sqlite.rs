@@ -347,6 +347,15 @@ impl Store for SqliteStore {
         self.read(servers::live).await
     }
 
+    async fn stats_secret(&self) -> StoreResult<Vec<u8>> {
+        if let Some(secret) = self.read(super::stats::secret).await? {
+            return Ok(secret);
+        }
+        let fresh: [u8; 32] = rand::random();
+        self.write(move |tx| super::stats::create_secret(tx, &fresh))
+            .await
+    }
+
     async fn schema_version(&self) -> StoreResult<String> {
         self.read(|c| {
             migrations()

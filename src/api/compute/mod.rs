@@ -5,11 +5,17 @@ pub mod actions;
 pub mod flavors;
 pub mod images;
 pub mod servers;
+pub mod stats;
 
 use crate::http::routes::Routes;
 
 /// Authenticated compute routes.
 pub fn routes() -> Routes {
     let r = images::routes(flavors::routes(Routes::new()));
-    actions::routes(servers::routes(r))
+    stats::routes(actions::routes(servers::routes(r)))
+}
+
+/// Compute routes without `X-Auth-Token`: the stats graphs, which carry a signature.
+pub fn public_routes() -> Routes {
+    stats::public_routes(Routes::new())
 }
