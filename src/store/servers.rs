@@ -365,7 +365,53 @@ pub fn list(c: &Connection, q: &ServerQuery) -> StoreResult<Vec<Server>> {
     if !q.with_details {
         return Ok(servers);
     }
-    servers.into_iter().map(|s| complete(c, s)).collect()
+    complete_all(c, servers)
+}
+
+/// Fills in metadata and NICs of many servers with one query each, not two per server.
+fn complete_all(c: &Connection, mut servers: Vec<Server>) -> StoreResult<Vec<Server>> {
+    if servers.is_empty() {
+        return Ok(servers);
+    }
+    let ids = serde_json::to_string(&servers.iter().map(|s| s.id).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into());
+    let index: std::collections::HashMap<i64, usize> =
+        servers.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+    let mut st = c
+        .prepare_cached(
+            "SELECT server_id, key, value FROM server_metadata
+             WHERE server_id IN (SELECT value FROM json_each(?1)) ORDER BY server_id, key",
+        )
+        .map_err(map_err)?;
+    let rows = st
+        .query_map([&ids], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(map_err)?;
+    for row in rows {
+        let (id, k, v) = row.map_err(map_err)?;
+        if let Some(&i) = index.get(&id) {
+            servers[i].metadata.insert(k, v);
+        }
+    }
+    let mut st = c
+        .prepare_cached(
+            "SELECT id, server_id, network_id, mac, ipv4, ipv6, firewall_profile FROM nics
+             WHERE server_id IN (SELECT value FROM json_each(?1)) ORDER BY server_id, ordinal",
+        )
+        .map_err(map_err)?;
+    let rows = st.query_map([&ids], nic_from_row).map_err(map_err)?;
+    for row in rows {
+        let nic = row.map_err(map_err)?;
+        if let Some(&i) = index.get(&nic.server_id) {
+            servers[i].nics.push(nic);
+        }
+    }
+    Ok(servers)
 }
 
 /// Whether any of the user's servers changed at or after `since` (for 304 answers).
@@ -583,5 +629,5 @@ pub fn live(c: &Connection) -> StoreResult<Vec<Server>> {
         .map_err(map_err)?;
     let rows = st.query_map([], server_from_row).map_err(map_err)?;
     let servers: Vec<Server> = rows.collect::<Result<_, _>>().map_err(map_err)?;
-    servers.into_iter().map(|s| complete(c, s)).collect()
+    complete_all(c, servers)
 }

@@ -170,38 +170,109 @@ fn addresses(s: &Server) -> Map<String, Value> {
     out
 }
 
-fn detail_json(base: &Base, s: &Server, diagnostics: Option<Vec<Value>>) -> Value {
-    let mut v = json!({
-        "id": s.id,
-        "name": s.name,
-        "status": s.state.status.as_str(),
-        "progress": s.state.progress,
-        "created": time::iso(&s.created_at),
-        "updated": time::iso(&s.updated_at),
-        "hostId": "",
-        "user_id": s.user_id,
-        "tenant_id": s.project_id,
-        "imageRef": s.image_id,
-        "flavorRef": s.flavor_id,
-        "image": {"id": s.image_id, "links": [
-            Link::new("self", base.url(&format!("/compute/v2.0/images/{}", s.image_id))),
-            Link::new("bookmark", base.url(&format!("/compute/images/{}", s.image_id)))]},
-        "flavor": {"id": s.flavor_id, "links": [
-            Link::new("self", base.url(&format!("/compute/v2.0/flavors/{}", s.flavor_id))),
-            Link::new("bookmark", base.url(&format!("/compute/flavors/{}", s.flavor_id)))]},
-        "metadata": s.metadata,
-        "addresses": addresses(s),
-        "attachments": attachments(s),
-        "suspended": s.suspended,
-        "accessIPv4": "",
-        "accessIPv6": "",
-        "SNF:task_state": s.state.task.map(|t| t.to_string()).unwrap_or_default(),
-        "links": server_links(base, s.id),
-    });
-    if let Some(d) = diagnostics {
-        v["diagnostics"] = Value::Array(d);
+#[derive(Serialize)]
+struct OneServer<'a> {
+    server: ServerView<'a>,
+}
+
+#[derive(Serialize)]
+struct ServerList<T: Serialize> {
+    servers: Vec<T>,
+}
+
+#[derive(Serialize)]
+struct RefView<T: Serialize> {
+    id: T,
+    links: [Link; 2],
+}
+
+/// A server with every attribute, serialized straight from the record (a page of 1,000 of
+/// them is built for every `GET /servers/detail`).
+#[derive(Serialize)]
+struct ServerView<'a> {
+    id: i64,
+    name: &'a str,
+    status: &'static str,
+    progress: u8,
+    created: String,
+    updated: String,
+    #[serde(rename = "hostId")]
+    host_id: &'static str,
+    user_id: &'a str,
+    tenant_id: &'a str,
+    #[serde(rename = "imageRef")]
+    image_ref: &'a str,
+    #[serde(rename = "flavorRef")]
+    flavor_ref: i64,
+    image: RefView<&'a str>,
+    flavor: RefView<i64>,
+    metadata: &'a BTreeMap<String, String>,
+    addresses: Map<String, Value>,
+    attachments: Vec<Attachment<'a>>,
+    suspended: bool,
+    #[serde(rename = "accessIPv4")]
+    access_ipv4: &'static str,
+    #[serde(rename = "accessIPv6")]
+    access_ipv6: &'static str,
+    #[serde(rename = "SNF:task_state")]
+    task_state: String,
+    links: [Link; 2],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnostics: Option<Vec<Value>>,
+    #[serde(rename = "adminPass", skip_serializing_if = "Option::is_none")]
+    admin_pass: Option<&'a str>,
+}
+
+fn detail_view<'a>(base: &Base, s: &'a Server, diagnostics: Option<Vec<Value>>) -> ServerView<'a> {
+    ServerView {
+        id: s.id,
+        name: &s.name,
+        status: s.state.status.as_str(),
+        progress: s.state.progress,
+        created: time::iso(&s.created_at),
+        updated: time::iso(&s.updated_at),
+        host_id: "",
+        user_id: &s.user_id,
+        tenant_id: &s.project_id,
+        image_ref: &s.image_id,
+        flavor_ref: s.flavor_id,
+        image: RefView {
+            id: &s.image_id,
+            links: [
+                Link::new(
+                    "self",
+                    base.url(&format!("/compute/v2.0/images/{}", s.image_id)),
+                ),
+                Link::new(
+                    "bookmark",
+                    base.url(&format!("/compute/images/{}", s.image_id)),
+                ),
+            ],
+        },
+        flavor: RefView {
+            id: s.flavor_id,
+            links: [
+                Link::new(
+                    "self",
+                    base.url(&format!("/compute/v2.0/flavors/{}", s.flavor_id)),
+                ),
+                Link::new(
+                    "bookmark",
+                    base.url(&format!("/compute/flavors/{}", s.flavor_id)),
+                ),
+            ],
+        },
+        metadata: &s.metadata,
+        addresses: addresses(s),
+        attachments: attachments(s),
+        suspended: s.suspended,
+        access_ipv4: "",
+        access_ipv6: "",
+        task_state: s.state.task.map(|t| t.to_string()).unwrap_or_default(),
+        links: server_links(base, s.id),
+        diagnostics,
+        admin_pass: None,
     }
-    v
 }
 
 fn xml_server(
@@ -384,19 +455,40 @@ async fn list_response(
             with_details: detail,
         })
         .await?;
-    let json_body = if detail {
-        json!({"servers": servers.iter().map(|s| detail_json(base, s, None)).collect::<Vec<_>>()})
-    } else {
-        json!({"servers": servers.iter().map(|s| json!({"id": s.id, "name": s.name,
-            "links": server_links(base, s.id)})).collect::<Vec<_>>()})
-    };
-    Ok(respond(format, StatusCode::OK, &json_body, |x| {
+    let xml = |x: &mut Xml| {
         x.start_root("servers", &[]);
         for s in &servers {
             xml_server(x, base, s, detail, false, None);
         }
         x.end("servers");
-    }))
+    };
+    // Only the representation asked for is built: a page can hold 1,000 servers.
+    if format == Format::Xml {
+        return Ok(respond(format, StatusCode::OK, &(), xml));
+    }
+    if detail {
+        let body = ServerList {
+            servers: servers.iter().map(|s| detail_view(base, s, None)).collect(),
+        };
+        return Ok(respond(format, StatusCode::OK, &body, xml));
+    }
+    #[derive(Serialize)]
+    struct Brief<'a> {
+        id: i64,
+        name: &'a str,
+        links: [Link; 2],
+    }
+    let body = ServerList {
+        servers: servers
+            .iter()
+            .map(|s| Brief {
+                id: s.id,
+                name: &s.name,
+                links: server_links(base, s.id),
+            })
+            .collect(),
+    };
+    Ok(respond(format, StatusCode::OK, &body, xml))
 }
 
 /// `GET /servers` — 200 (304 with `changes-since` when nothing changed).
@@ -691,12 +783,12 @@ async fn create(
         )
         .await;
     }
-    let mut v = detail_json(&base, &server, None);
-    v["adminPass"] = json!(password);
+    let mut v = detail_view(&base, &server, None);
+    v.admin_pass = Some(&password);
     Ok(respond(
         format,
         StatusCode::ACCEPTED,
-        &json!({"server": v}),
+        &OneServer { server: v },
         |x| xml_server(x, &base, &server, true, true, Some(&password)),
     ))
 }
@@ -728,7 +820,9 @@ async fn show(
     Ok(respond(
         format,
         StatusCode::OK,
-        &json!({"server": detail_json(&base, &s, Some(diags))}),
+        &OneServer {
+            server: detail_view(&base, &s, Some(diags)),
+        },
         |x| xml_server(x, &base, &s, true, true, None),
     ))
 }
