@@ -120,7 +120,7 @@ fn create_build_and_lifecycle() {
     assert_eq!(s["adminPass"].as_str().unwrap().len(), 12);
     assert_eq!(
         s["metadata"],
-        json!({"role": "web", "OS": "debian", "users": "root"})
+        json!({"role": "web", "os": "debian", "users": "root"})
     );
     assert_eq!(s["image"]["id"], json!(img));
     assert_eq!(s["flavor"]["id"], 1);

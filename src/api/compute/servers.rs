@@ -720,12 +720,13 @@ async fn create(
             image.status.as_str()
         )));
     }
-    // The seed: the image's OS and users metadata are copied onto the server.
-    for (from, to) in [("OS", "OS"), ("os", "OS"), ("users", "users")] {
-        if let Some(v) = image.properties.get(from)
-            && !metadata.contains_key(to)
-        {
-            metadata.insert(to.to_owned(), v.clone());
+    // The seed: the image's OS and users metadata are copied onto the server, in the image's
+    // own spelling, unless the request sets them in any spelling (kamaki sends `os` itself,
+    // and a user's `-m os=…` must win).
+    for (k, v) in &image.properties {
+        let copied = k.eq_ignore_ascii_case("os") || k.eq_ignore_ascii_case("users");
+        if copied && !metadata.keys().any(|m| m.eq_ignore_ascii_case(k)) {
+            metadata.insert(k.clone(), v.clone());
         }
     }
     if metadata.len() > cfg.server_max_metadata {
