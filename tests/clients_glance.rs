@@ -13,48 +13,16 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{Gateway, cli};
 use md5::{Digest as _, Md5};
 use sha2::Sha512;
 
-/// Runs the setup script once per test binary and returns the venv's `bin/` directory.
+/// The glanceclient/openstacksdk venv's `bin/` directory, installed once per test binary.
 fn venv_bin() -> &'static Path {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let res = BIN.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let script = root.join("tests/clients/setup.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .current_dir(root)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-                script.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let bin = root.join(".venv-clients/bin");
-        if bin.join("glance").is_file() {
-            Ok(bin)
-        } else {
-            Err(format!(
-                "setup succeeded but {} is missing",
-                bin.join("glance").display()
-            ))
-        }
-    });
-    match res {
-        Ok(p) => p,
-        Err(e) => panic!("python-glanceclient setup: {e}"),
-    }
+    let probe = common::client_install("setup.sh", ".venv-clients/bin/glance");
+    probe.parent().unwrap_or(probe)
 }
 
 /// What one `glance` run printed.

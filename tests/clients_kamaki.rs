@@ -7,44 +7,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use common::{Gateway, cli_last_line};
 use serde_json::{Value, json};
 
-/// Runs the setup script once per test binary and returns the path of `kamaki`.
+/// kamaki 0.16 in its Python 2.7 venv, installed once per test binary.
 fn kamaki_bin() -> &'static Path {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let res = BIN.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let script = root.join("tests/clients/kamaki_setup.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .current_dir(root)
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-                script.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let bin = root.join(".venv-kamaki/bin/kamaki");
-        if bin.is_file() {
-            Ok(bin)
-        } else {
-            Err(format!("setup succeeded but {} is missing", bin.display()))
-        }
-    });
-    match res {
-        Ok(p) => p,
-        Err(e) => panic!("kamaki setup: {e}"),
-    }
+    common::client_install("kamaki_setup.sh", ".venv-kamaki/bin/kamaki")
 }
 
 /// What one kamaki run printed.

@@ -10,49 +10,17 @@
 mod common;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::Gateway;
 use serde_json::Value;
 
-/// Runs the setup script once per test binary and returns the venv's `bin/` directory.
+/// The glanceclient/openstacksdk venv's `bin/` directory, installed once per test binary.
 fn venv_bin() -> &'static Path {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let res = BIN.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let script = root.join("tests/clients/setup.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .current_dir(root)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-                script.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let bin = root.join(".venv-clients/bin");
-        if bin.join("python").is_file() {
-            Ok(bin)
-        } else {
-            Err(format!(
-                "setup succeeded but {} is missing",
-                bin.join("python").display()
-            ))
-        }
-    });
-    match res {
-        Ok(p) => p,
-        Err(e) => panic!("openstacksdk setup: {e}"),
-    }
+    let probe = common::client_install("setup.sh", ".venv-clients/bin/python");
+    probe.parent().unwrap_or(probe)
 }
 
 /// Runs `sdk_images.py ENDPOINT TOKEN WORKDIR` (bounded to three minutes) and returns its JSON

@@ -257,3 +257,51 @@ pub fn stable(g: &Gateway, s: &str) -> String {
     let s = hex32.replace_all(&s, "HEX32");
     ts.replace_all(&s, "TIMESTAMP").into_owned()
 }
+
+/// Runs `tests/clients/{script}` once per test binary — it installs a real client into a
+/// virtualenv inside the repo, idempotently — and returns `{repo}/{probe}`, a file the install
+/// must have produced. A failed install panics with the script's output: a client test never
+/// skips silently.
+pub fn client_install(script: &str, probe: &str) -> &'static Path {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    static DONE: Mutex<BTreeMap<String, Result<&'static Path, String>>> =
+        Mutex::new(BTreeMap::new());
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    let res = done
+        .entry(format!("{script}\0{probe}"))
+        .or_insert_with(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let path = root.join("tests/clients").join(script);
+            let out = Command::new("bash")
+                .arg(&path)
+                .current_dir(root)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "{} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+                    path.display(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            let probe = root.join(probe);
+            if probe.is_file() {
+                // Kept for the life of the test binary, like the venv itself.
+                Ok(Box::leak(probe.into_boxed_path()))
+            } else {
+                Err(format!(
+                    "{script} succeeded but {} is missing",
+                    probe.display()
+                ))
+            }
+        })
+        .clone();
+    match res {
+        Ok(p) => p,
+        Err(e) => panic!("client setup: {e}"),
+    }
+}
