@@ -632,3 +632,160 @@ fn servers_survive_restarts_consistently() {
     );
     a.wait_for(building, "DELETED");
 }
+
+/// Attributes of every element named `tag` in `xml`, in document order.
+fn xml_elements(xml: &str, tag: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_str(xml);
+    let mut out = Vec::new();
+    loop {
+        match r.read_event().unwrap() {
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == tag.as_bytes() => {
+                out.push(
+                    e.attributes()
+                        .map(|a| {
+                            let a = a.unwrap();
+                            (
+                                String::from_utf8_lossy(a.key.as_ref()).into_owned(),
+                                a.unescape_value().unwrap().into_owned(),
+                            )
+                        })
+                        .collect(),
+                );
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Text of every `<meta key="…">` in `xml`.
+fn xml_meta(xml: &str) -> std::collections::BTreeMap<String, String> {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_str(xml);
+    let mut out = std::collections::BTreeMap::new();
+    let mut key: Option<String> = None;
+    loop {
+        match r.read_event().unwrap() {
+            Event::Start(e) if e.name().as_ref() == b"meta" => {
+                key = e
+                    .try_get_attribute("key")
+                    .unwrap()
+                    .map(|a| a.unescape_value().unwrap().into_owned());
+            }
+            Event::Text(t) => {
+                if let Some(k) = key.take() {
+                    out.insert(k, t.unescape().unwrap().into_owned());
+                }
+            }
+            Event::End(_) => key = None,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn xml_carries_the_same_data_as_json() {
+    let g = Gateway::start_with(fast());
+    let img = image(&g);
+    let a = Api {
+        g: &g,
+        token: g.user("xena", &["--project", "proj-x"]),
+    };
+    let r = create(
+        &a,
+        json!({"server": {"name": "x <&> ü", "imageRef": img, "flavorRef": 2, "metadata": {"k<1>": "v&\"2\""}}}),
+    );
+    let id = r.json::<Value>().unwrap()["server"]["id"].as_i64().unwrap();
+    a.wait_for(id, "ACTIVE");
+    let json_one = a.json(&format!("/compute/v2.0/servers/{id}"))["server"].clone();
+    let xml_one = a
+        .get(&format!("/compute/v2.0/servers/{id}?xml"))
+        .text()
+        .unwrap();
+    let list_json = a.json("/compute/v2.0/servers/detail");
+    let list_xml = a.get("/compute/v2.0/servers/detail?xml").text().unwrap();
+    for (j, x) in [
+        (&json_one, xml_one.as_str()),
+        (&list_json["servers"][0], list_xml.as_str()),
+    ] {
+        let s = &xml_elements(x, "server")[0];
+        let str_of = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        for (xk, jk) in [
+            ("id", "id"),
+            ("name", "name"),
+            ("status", "status"),
+            ("progress", "progress"),
+            ("created", "created"),
+            ("updated", "updated"),
+            ("userId", "user_id"),
+            ("tenantId", "tenant_id"),
+            ("imageRef", "imageRef"),
+            ("flavorRef", "flavorRef"),
+            ("suspended", "suspended"),
+        ] {
+            assert_eq!(s.get(xk), Some(&str_of(&j[jk])), "{xk} differs: {x}");
+        }
+        let meta: std::collections::BTreeMap<String, String> =
+            serde_json::from_value(j["metadata"].clone()).unwrap();
+        assert_eq!(xml_meta(x), meta);
+        let nics = xml_elements(x, "nic");
+        let att = j["attachments"].as_array().unwrap();
+        assert_eq!(nics.len(), att.len());
+        for (n, a) in nics.iter().zip(att) {
+            for k in [
+                "id",
+                "network_id",
+                "mac_address",
+                "ipv4",
+                "ipv6",
+                "firewallProfile",
+            ] {
+                assert_eq!(n.get(k), Some(&str_of(&a[k])), "nic {k}");
+            }
+        }
+        let ips: Vec<String> = xml_elements(x, "ip")
+            .into_iter()
+            .map(|m| m["addr"].clone())
+            .collect();
+        let json_ips: Vec<String> = j["addresses"]["public"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["addr"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ips, json_ips);
+    }
+    // Metadata and diagnostics views.
+    let mx = a
+        .get(&format!("/compute/v2.0/servers/{id}/metadata?xml"))
+        .text()
+        .unwrap();
+    let mj: std::collections::BTreeMap<String, String> = serde_json::from_value(
+        a.json(&format!("/compute/v2.0/servers/{id}/metadata"))["metadata"].clone(),
+    )
+    .unwrap();
+    assert_eq!(xml_meta(&mx), mj);
+    let dx = a
+        .get(&format!("/compute/v2.0/servers/{id}/diagnostics?xml"))
+        .text()
+        .unwrap();
+    let dj = a.json(&format!("/compute/v2.0/servers/{id}/diagnostics"));
+    let dxs = xml_elements(&dx, "diagnostic");
+    assert_eq!(dxs.len(), dj.as_array().unwrap().len());
+    for (x, j) in dxs.iter().zip(dj.as_array().unwrap()) {
+        for k in ["level", "created", "source", "source_date"] {
+            assert_eq!(
+                x.get(k).map(String::as_str),
+                j[k].as_str(),
+                "diagnostic {k}"
+            );
+        }
+    }
+}
