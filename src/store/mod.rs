@@ -131,14 +131,11 @@ pub trait Store: Send + Sync + 'static {
         replace_all: bool,
         max: usize,
     ) -> StoreResult<BTreeMap<String, String>>;
-    /// Persists a state computed by the state machine, with an optional diagnostics entry;
-    /// DELETED releases the NICs.
-    async fn set_server_state(
-        &self,
-        id: i64,
-        state: ServerState,
-        diag: Option<Diagnostic>,
-    ) -> StoreResult<()>;
+    /// In one write transaction, for each id: reads the server's state, asks `change` for
+    /// the new state and diagnostics, and stores them. Reading and writing in the same
+    /// transaction means no concurrent request's change is overwritten, and a batch of the
+    /// reconciler's events costs one fsync.
+    async fn transform_server_states(&self, ids: Vec<i64>, change: StateChange) -> StoreResult<()>;
     async fn server_diagnostics(&self, id: i64) -> StoreResult<Vec<Diagnostic>>;
     async fn set_server_suspended(&self, id: i64, suspended: bool) -> StoreResult<bool>;
     async fn set_server_firewall(
@@ -365,3 +362,8 @@ pub struct ServerQuery {
     /// Load metadata and NICs too.
     pub with_details: bool,
 }
+
+/// What [`Store::transform_server_states`] does to one server: its id and current state in,
+/// its new state and the diagnostics to append out.
+pub type StateChange =
+    Box<dyn FnMut(i64, ServerState) -> (ServerState, Vec<Diagnostic>) + Send + 'static>;

@@ -533,21 +533,45 @@ pub fn set_state(
             .map_err(map_err)?;
     }
     if let Some(d) = diag {
-        tx.execute(
-            "INSERT INTO server_diagnostics (server_id, level, created, source, source_date,
-                message, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                id,
-                level_str(d.level),
-                time::db(&d.created),
-                d.source,
-                time::db(&d.source_date),
-                d.message,
-                d.details
-            ],
-        )
-        .map_err(map_err)?;
+        add_diagnostic(tx, id, d)?;
     }
+    Ok(())
+}
+
+/// The state of one server, read inside a write transaction.
+pub fn state(tx: &Transaction<'_>, id: i64) -> StoreResult<Option<ServerState>> {
+    tx.query_row(
+        "SELECT status, task, progress FROM servers WHERE id = ?1",
+        [id],
+        |r| {
+            let status: String = r.get(0)?;
+            let task: Option<String> = r.get(1)?;
+            Ok(ServerState {
+                status: status.parse().unwrap_or(ServerStatus::Unknown),
+                task: task.as_deref().and_then(task_from),
+                progress: r.get::<_, i64>(2)?.clamp(0, 100) as u8,
+            })
+        },
+    )
+    .optional()
+    .map_err(map_err)
+}
+
+pub fn add_diagnostic(tx: &Transaction<'_>, id: i64, d: &Diagnostic) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO server_diagnostics (server_id, level, created, source, source_date,
+            message, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            id,
+            level_str(d.level),
+            time::db(&d.created),
+            d.source,
+            time::db(&d.source_date),
+            d.message,
+            d.details
+        ],
+    )
+    .map_err(map_err)?;
     Ok(())
 }
 

@@ -23,7 +23,7 @@ use crate::domain::address::MacPrefix;
 use crate::domain::flavor::{Flavor, NewFlavor};
 use crate::domain::identity::{NewUser, User};
 use crate::domain::image::{Image, ImageStatus, Member, MemberStatus};
-use crate::domain::server::{Diagnostic, ServerState};
+use crate::domain::server::Diagnostic;
 use crate::domain::time::Timestamp;
 use std::collections::BTreeMap;
 
@@ -314,14 +314,27 @@ impl Store for SqliteStore {
         self.write(move |tx| servers::change_metadata(tx, id, &changes, replace_all, max))
             .await
     }
-    async fn set_server_state(
+    async fn transform_server_states(
         &self,
-        id: i64,
-        state: ServerState,
-        diag: Option<Diagnostic>,
+        ids: Vec<i64>,
+        mut change: super::StateChange,
     ) -> StoreResult<()> {
-        self.write(move |tx| servers::set_state(tx, id, &state, diag.as_ref()))
-            .await
+        self.write(move |tx| {
+            for id in ids {
+                let Some(old) = servers::state(tx, id)? else {
+                    continue;
+                };
+                let (new, diags) = change(id, old);
+                if new != old {
+                    servers::set_state(tx, id, &new, None)?;
+                }
+                for d in &diags {
+                    servers::add_diagnostic(tx, id, d)?;
+                }
+            }
+            Ok(())
+        })
+        .await
     }
     async fn server_diagnostics(&self, id: i64) -> StoreResult<Vec<Diagnostic>> {
         self.read(move |c| servers::diagnostics(c, id)).await

@@ -8,6 +8,7 @@
 //! answers; the reconciler applies what the backend reports (`src/backend/reconciler.rs`).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -873,8 +874,28 @@ async fn delete(
 /// the backend gets the command. A command the backend refuses on the spot ends its task
 /// at once (the reconciler's rules, with a diagnostics entry).
 pub async fn perform(state: &AppState, s: &Server, action: UserAction) -> ApiResult<ServerState> {
-    let (next, task) = request(&s.state, action).map_err(refused)?;
-    state.store.set_server_state(s.id, next, None).await?;
+    // Decided and recorded in one write transaction, on the state as it is then: an event
+    // the reconciler applied since `s` was read is not overwritten.
+    let outcome = Arc::new(Mutex::new(None));
+    let decided = outcome.clone();
+    state
+        .store
+        .transform_server_states(
+            vec![s.id],
+            Box::new(move |_, current| {
+                let result = request(&current, action);
+                let next = result.as_ref().map(|(n, _)| *n).unwrap_or(current);
+                if let Ok(mut slot) = decided.lock() {
+                    *slot = Some(result);
+                }
+                (next, Vec::new())
+            }),
+        )
+        .await?;
+    let decided = outcome.lock().ok().and_then(|mut slot| slot.take());
+    let (next, task) = decided
+        .ok_or_else(|| ApiError::not_found(format!("server {} not found", s.id)))?
+        .map_err(refused)?;
     if let Some(task) = task
         && let Err(e) = state.backend.issue(s.id, task).await
     {
