@@ -1060,3 +1060,72 @@ fn image_representations_snapshots() {
         insta::assert_snapshot!(name, common::stable(&g, &body));
     }
 }
+
+/// A tmpfs of `mib` MiB mounted for the test's life (the data dir of a gateway whose disk fills).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(mib: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "this test needs to mount a small tmpfs (run as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_keeps_nothing_and_leaves_the_image_queued() {
+    let disk = SmallDisk::mount(16);
+    let g = Gateway::start_in(disk.dir.path(), Options::default()).unwrap();
+    let a = Api::new(&g, &g.admin_token());
+    let id = id_of(&a.create(json!({"name": "too-big"})));
+    // 32 MiB, chunked (no size announced), onto a 16 MiB disk.
+    let body = reqwest::blocking::Body::new(std::io::Read::take(std::io::repeat(7), 32 << 20));
+    let sent = a
+        .req(reqwest::Method::PUT, &format!("/image/v2/images/{id}/file"))
+        .header("Content-Type", "application/octet-stream")
+        .body(body)
+        .send();
+    // The gateway answers as soon as the disk is full and stops reading, so the client may
+    // see its connection closed before it has sent everything; when the answer gets through,
+    // it is a 413 that says why.
+    if let Ok(r) = sent {
+        assert_eq!(r.status(), 413);
+        let v: Value = r.json().unwrap();
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("full"),
+            "{v}"
+        );
+    }
+    assert_eq!(
+        a.json(&format!("/image/v2/images/{id}"))["status"],
+        "queued"
+    );
+    assert!(leftover_parts(&g).is_empty(), "{:?}", leftover_parts(&g));
+    // The space is back: a small upload to the same image works.
+    assert_eq!(a.upload(&id, data(4096)).status(), 204);
+    assert_eq!(
+        a.json(&format!("/image/v2/images/{id}"))["status"],
+        "active"
+    );
+    drop(a);
+    drop(g);
+}
