@@ -532,6 +532,26 @@ fn server_create_with_personality_and_metadata_then_wait_and_info() {
         ])
         .ok();
     assert_eq!(r.json(), Value::Array(api.clone()), "{}", r.report());
+
+    // server info --stats: GET /servers/ID/stats; the graph URLs work without a token.
+    let r = k
+        .run(&["server", "info", &id, "--stats", "--output-format", "json"])
+        .ok();
+    let stats = r.json();
+    assert_eq!(
+        stats["serverRef"].as_i64().map(|v| v.to_string()),
+        Some(id.clone()),
+        "{}",
+        r.report()
+    );
+    for graph in ["cpuBar", "cpuTimeSeries", "netBar", "netTimeSeries"] {
+        let url = stats[graph]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {graph}: {}", r.report()));
+        let img = reqwest::blocking::get(url).unwrap();
+        assert_eq!(img.status(), 200, "{graph} {url}");
+        assert_eq!(img.headers()["content-type"], "image/svg+xml", "{graph}");
+    }
 }
 
 #[test]
