@@ -75,6 +75,9 @@ pub struct Config {
     pub simulated_op_secs: f64,
     /// Seconds between the CPU/network samples behind the stats graphs.
     pub stats_interval_secs: f64,
+    /// Simulated backend, for demos: operations (`build`, `start`, `shutdown`, `reboot`,
+    /// `destroy`) whose next occurrence fails, one failure per entry.
+    pub simulated_fail: Vec<String>,
 }
 
 impl Default for Config {
@@ -111,6 +114,7 @@ impl Default for Config {
             simulated_build_secs: 5.0,
             simulated_op_secs: 2.0,
             stats_interval_secs: 10.0,
+            simulated_fail: Vec::new(),
         }
     }
 }
@@ -174,15 +178,37 @@ impl Config {
         if !["auto", "simulated"].contains(&self.backend.as_str()) {
             anyhow::bail!("backend '{}' must be auto or simulated", self.backend);
         }
+        for task in &self.simulated_fail {
+            task_of(task)?;
+        }
         if self.db_readers == 0 {
             anyhow::bail!("db_readers must be at least 1");
         }
         Ok(())
     }
 
+    /// The backend tasks `simulated_fail` names.
+    pub fn simulated_failures(&self) -> anyhow::Result<Vec<crate::domain::server::Task>> {
+        self.simulated_fail.iter().map(|t| task_of(t)).collect()
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("cyclades.db")
     }
+}
+
+fn task_of(name: &str) -> anyhow::Result<crate::domain::server::Task> {
+    use crate::domain::server::{RebootKind, Task};
+    Ok(match name {
+        "build" => Task::Build,
+        "start" => Task::Start,
+        "shutdown" => Task::Shutdown,
+        "reboot" => Task::Reboot(RebootKind::Soft),
+        "destroy" => Task::Destroy,
+        other => anyhow::bail!(
+            "simulated_fail entry '{other}' must be build, start, shutdown, reboot or destroy"
+        ),
+    })
 }
 
 #[cfg(test)]

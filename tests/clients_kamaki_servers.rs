@@ -205,6 +205,10 @@ fn server_list_and_list_detail() {
     block_has(&r, &format!("{db} kamaki-db"), "role: db");
     assert!(!r.stdout.contains("kamaki-theirs"), "{}", r.report());
 
+    // server reassign: POST …/action {"reassign": {"project": …}} → 200.
+    k.run(&["server", "reassign", &web, "--project-id", "sla-project"])
+        .ok();
+
     // kamaki filters on its side, from /servers/detail.
     let r = k.run(&["server", "list", "--metadata", "role=db"]).ok();
     r.expect_line(&format!("{db} kamaki-db"));

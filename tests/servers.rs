@@ -789,3 +789,57 @@ fn xml_carries_the_same_data_as_json() {
         }
     }
 }
+
+#[test]
+fn reassign_and_demo_failures() {
+    // The operator arms one failed build for a demo.
+    let g = Gateway::start_with(fast().env("CYCLADES_SIMULATED_FAIL", "[\"build\"]"));
+    let img = image(&g);
+    let a = Api {
+        g: &g,
+        token: g.user("fred", &["--project", "proj-f"]),
+    };
+    let admin = Api {
+        g: &g,
+        token: g.admin_token(),
+    };
+    let failed = mk(&a, &img, "fails");
+    let v = a.wait_for(failed, "ERROR");
+    let diags = v["server"]["diagnostics"].as_array().unwrap();
+    assert!(diags.iter().any(|d| d["level"] == "ERROR"), "{v}");
+    let ok = mk(&a, &img, "works");
+    a.wait_for(ok, "ACTIVE");
+
+    // reassign: a user only to its own project; an administrator to any existing one.
+    let r = a.action(ok, json!({"reassign": {"project": "proj-f"}}));
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        a.action(ok, json!({"reassign": {"project": "admin"}}))
+            .status(),
+        403
+    );
+    assert_eq!(a.action(ok, json!({"reassign": {}})).status(), 400);
+    common::cli_last_line(
+        &g.data_dir,
+        &["user", "create", "gina", "--project", "proj-g"],
+    );
+    // The admin can't see fred's server (servers belong to users), so fred asks; an admin's
+    // own server moves to another existing project.
+    let mine = mk(&admin, &img, "admin-box");
+    assert_eq!(
+        admin
+            .action(mine, json!({"reassign": {"project": "proj-g"}}))
+            .status(),
+        200
+    );
+    assert_eq!(
+        admin.json(&format!("/compute/v2.0/servers/{mine}"))["server"]["tenant_id"],
+        "proj-g"
+    );
+    assert_eq!(
+        admin
+            .action(mine, json!({"reassign": {"project": "no-such"}}))
+            .status(),
+        404
+    );
+}

@@ -138,6 +138,8 @@ pub trait Store: Send + Sync + 'static {
     async fn transform_server_states(&self, ids: Vec<i64>, change: StateChange) -> StoreResult<()>;
     async fn server_diagnostics(&self, id: i64) -> StoreResult<Vec<Diagnostic>>;
     async fn set_server_suspended(&self, id: i64, suspended: bool) -> StoreResult<bool>;
+    /// Moves a live server to an existing project; false when either does not exist.
+    async fn reassign_server(&self, id: i64, project: String) -> StoreResult<bool>;
     async fn set_server_firewall(
         &self,
         id: i64,

@@ -607,6 +607,17 @@ pub fn set_suspended(tx: &Transaction<'_>, id: i64, suspended: bool) -> StoreRes
     Ok(n > 0)
 }
 
+pub fn reassign(tx: &Transaction<'_>, id: i64, project: &str) -> StoreResult<bool> {
+    let n = tx
+        .execute(
+            "UPDATE servers SET project_id = ?2, updated_at = ?3
+             WHERE id = ?1 AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM projects WHERE id = ?2)",
+            params![id, project, time::db(&time::now())],
+        )
+        .map_err(map_err)?;
+    Ok(n > 0)
+}
+
 /// Sets the firewall profile of one NIC of the server, or of all of them.
 pub fn set_firewall(
     tx: &Transaction<'_>,

@@ -343,6 +343,10 @@ impl Store for SqliteStore {
         self.write(move |tx| servers::set_suspended(tx, id, suspended))
             .await
     }
+    async fn reassign_server(&self, id: i64, project: String) -> StoreResult<bool> {
+        self.write(move |tx| servers::reassign(tx, id, &project))
+            .await
+    }
     async fn set_server_firewall(
         &self,
         id: i64,

@@ -37,7 +37,7 @@ async fn action(
 ) -> ApiResult<Response> {
     if body.len() != 1 {
         return Err(ApiError::bad_request(
-            "the body must name exactly one action: start, shutdown, reboot, firewallProfile or console",
+            "the body must name exactly one action: start, shutdown, reboot, firewallProfile, reassign or console",
         ));
     }
     let (name, args) = body.into_iter().next().unwrap_or_default();
@@ -91,6 +91,26 @@ async fn action(
             state.store.set_server_firewall(s.id, nic, profile).await?;
             s.state
         }
+        // Synnefo's reassign, as kamaki sends it: `{"reassign": {"project": P}}` → 200. A
+        // user belongs to one project here, so only administrators move servers between
+        // projects.
+        "reassign" => {
+            let project = args
+                .get("project")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| ApiError::bad_request("reassign needs \"project\": a project id"))?
+                .to_owned();
+            if project != who.user.project.id && !who.user.is_admin() {
+                return Err(ApiError::forbidden(format!(
+                    "you are not a member of project {project}"
+                )));
+            }
+            if !state.store.reassign_server(s.id, project.clone()).await? {
+                return Err(ApiError::not_found(format!("project {project} not found")));
+            }
+            return Ok(StatusCode::OK.into_response());
+        }
         "console" => {
             request(&s.state, UserAction::Console).map_err(refused)?;
             return Err(ApiError::new(
@@ -100,7 +120,7 @@ async fn action(
         }
         other => {
             return Err(ApiError::bad_request(format!(
-                "unknown action '{other}': use start, shutdown, reboot, firewallProfile or console"
+                "unknown action '{other}': use start, shutdown, reboot, firewallProfile, reassign or console"
             )));
         }
     };
