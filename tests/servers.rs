@@ -2,98 +2,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Gateway, Options, assert_well_formed};
+use common::{Gateway, assert_well_formed};
 use serde_json::{Value, json};
 
-fn fast() -> Options {
-    Options::default()
-        .env("CYCLADES_BACKEND", "simulated")
-        .env("CYCLADES_SIMULATED_BUILD_SECS", "0.4")
-        .env("CYCLADES_SIMULATED_OP_SECS", "0.2")
-}
-
-struct Api<'a> {
-    g: &'a Gateway,
-    token: String,
-}
-
-impl<'a> Api<'a> {
-    fn req(&self, m: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
-        self.g
-            .client()
-            .request(m, self.g.url(path))
-            .header("X-Auth-Token", &self.token)
-    }
-    fn get(&self, path: &str) -> reqwest::blocking::Response {
-        self.req(reqwest::Method::GET, path).send().unwrap()
-    }
-    fn json(&self, path: &str) -> Value {
-        let r = self.get(path);
-        assert_eq!(r.status(), 200, "GET {path}");
-        r.json().unwrap()
-    }
-    fn send(&self, m: reqwest::Method, path: &str, body: Value) -> reqwest::blocking::Response {
-        self.req(m, path)
-            .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
-            .unwrap()
-    }
-    fn action(&self, id: i64, body: Value) -> reqwest::blocking::Response {
-        self.send(
-            reqwest::Method::POST,
-            &format!("/compute/v2.0/servers/{id}/action"),
-            body,
-        )
-    }
-    fn status(&self, id: i64) -> String {
-        self.json(&format!("/compute/v2.0/servers/{id}"))["server"]["status"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-    fn wait_for(&self, id: i64, want: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let v = self.json(&format!("/compute/v2.0/servers/{id}"));
-            if v["server"]["status"] == want {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server {id} never became {want}: {v}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-/// An active image with OS and users metadata, owned by the admin and public.
-fn image(g: &Gateway) -> String {
-    let admin = Api {
-        g,
-        token: g.admin_token(),
-    };
-    let r = admin.send(
-        reqwest::Method::POST,
-        "/image/v2/images",
-        json!({"name": "debian", "visibility": "public", "disk_format": "raw", "container_format": "bare", "os": "debian", "users": "root"}),
-    );
-    let id = r.json::<Value>().unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = admin
-        .req(reqwest::Method::PUT, &format!("/image/v2/images/{id}/file"))
-        .header("Content-Type", "application/octet-stream")
-        .body(vec![0u8; 1024])
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    id
-}
+use common::compute::{Api, fast, image};
 
 fn create(api: &Api, body: Value) -> reqwest::blocking::Response {
     api.send(reqwest::Method::POST, "/compute/v2.0/servers", body)

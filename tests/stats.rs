@@ -3,62 +3,25 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::compute::{Api, image};
 use common::{Gateway, Options, assert_well_formed};
 use serde_json::{Value, json};
 
 const GRAPHS: [&str; 4] = ["cpuBar", "cpuTimeSeries", "netBar", "netTimeSeries"];
 
 fn fast() -> Options {
-    Options::default()
-        .env("CYCLADES_BACKEND", "simulated")
-        .env("CYCLADES_SIMULATED_BUILD_SECS", "0.4")
-        .env("CYCLADES_SIMULATED_OP_SECS", "0.2")
-        .env("CYCLADES_STATS_INTERVAL_SECS", "0.2")
+    common::compute::fast().env("CYCLADES_STATS_INTERVAL_SECS", "0.2")
 }
 
-struct Api<'a> {
-    g: &'a Gateway,
-    token: String,
+/// What these tests ask of the compute API beyond the shared client.
+trait StatsApi {
+    fn server(&self, img: &str, name: &str) -> i64;
+    fn stats(&self, id: i64) -> Value;
 }
 
-impl Api<'_> {
-    fn req(&self, m: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
-        self.g
-            .client()
-            .request(m, self.g.url(path))
-            .header("X-Auth-Token", &self.token)
-    }
-    fn get(&self, path: &str) -> reqwest::blocking::Response {
-        self.req(reqwest::Method::GET, path).send().unwrap()
-    }
-    fn json(&self, path: &str) -> Value {
-        let r = self.get(path);
-        assert_eq!(r.status(), 200, "GET {path}");
-        r.json().unwrap()
-    }
-    fn send(&self, m: reqwest::Method, path: &str, body: Value) -> reqwest::blocking::Response {
-        self.req(m, path)
-            .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
-            .unwrap()
-    }
-    fn wait_for(&self, id: i64, want: &str) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let v = self.json(&format!("/compute/v2.0/servers/{id}"));
-            if v["server"]["status"] == want {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server {id} never became {want}: {v}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+impl StatsApi for Api<'_> {
     fn server(&self, img: &str, name: &str) -> i64 {
         let r = self.send(
             reqwest::Method::POST,
@@ -71,31 +34,6 @@ impl Api<'_> {
     fn stats(&self, id: i64) -> Value {
         self.json(&format!("/compute/v2.0/servers/{id}/stats"))["stats"].clone()
     }
-}
-
-/// An active public image owned by the admin.
-fn image(g: &Gateway) -> String {
-    let admin = Api {
-        g,
-        token: g.admin_token(),
-    };
-    let r = admin.send(
-        reqwest::Method::POST,
-        "/image/v2/images",
-        json!({"name": "debian", "visibility": "public", "disk_format": "raw", "container_format": "bare"}),
-    );
-    let id = r.json::<Value>().unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = admin
-        .req(reqwest::Method::PUT, &format!("/image/v2/images/{id}/file"))
-        .header("Content-Type", "application/octet-stream")
-        .body(vec![0u8; 1024])
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    id
 }
 
 /// A GET as an `<img>` tag sends it: no token, no Accept.

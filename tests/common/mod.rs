@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod compute;
 pub mod kamaki;
 
 use std::io::{BufRead, BufReader};
