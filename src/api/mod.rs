@@ -8,6 +8,7 @@
 pub mod compute;
 pub mod identity;
 pub mod image;
+pub mod plankton;
 pub mod versions;
 
 use std::time::Duration;
@@ -77,6 +78,19 @@ fn image_stack(routes: Routes, cfg: &Config, all: &mut Vec<RouteInfo>) -> Router
         .layer(middleware::from_fn_with_state(renderer, render_faults))
 }
 
+/// Plankton (`/image/v1.0`): Cyclades faults like compute, but no request timeout, since
+/// `POST`/`PUT` may stream image data as a v2 upload does.
+fn plankton_stack(routes: Routes, cfg: &Config, all: &mut Vec<RouteInfo>) -> Router<AppState> {
+    let (router, list) = routes.into_parts();
+    let renderer = Renderer::new(Api::Compute, &list);
+    all.extend(list);
+    router
+        .route_layer(middleware::from_fn(require_token))
+        .layer(DefaultBodyLimit::max(cfg.max_json_body))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(renderer, render_faults))
+}
+
 /// Every route with its API's layers, and the list of what is routed.
 pub fn build(cfg: &Config) -> (Router<AppState>, Vec<RouteInfo>) {
     let mut all = Vec::new();
@@ -96,7 +110,8 @@ pub fn build(cfg: &Config) -> (Router<AppState>, Vec<RouteInfo>) {
             cfg,
             &mut all,
         ))
-        .merge(image_stack(image::routes(), cfg, &mut all));
+        .merge(image_stack(image::routes(), cfg, &mut all))
+        .merge(plankton_stack(plankton::routes(), cfg, &mut all));
     (router, all)
 }
 
@@ -160,6 +175,14 @@ pub fn app(state: AppState) -> Router {
 /// like Glance). Version-less compute URLs — the `bookmark` links — redirect to v2.0.
 async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path();
+    if path == plankton::PREFIX || path.starts_with(&format!("{}/", plankton::PREFIX)) {
+        let err = ApiError::not_found(format!(
+            "unknown URL {method} {path}: Plankton serves {0}/images/, {0}/images/detail, \
+             {0}/images/{{id}} and {0}/images/{{id}}/members",
+            plankton::PREFIX
+        ));
+        return fault::render(Api::Compute, Format::Json, &err);
+    }
     if path.starts_with("/image/") {
         let err = ApiError::not_found(format!(
             "unknown URL {method} {path}: the Image API is under /image/v2/"

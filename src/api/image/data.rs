@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
 use super::access::{owned_image, visible_image};
-use crate::domain::image::{ImageEvent, ImageStatus, transition};
+use crate::domain::image::{Image, ImageEvent, ImageStatus, transition};
 use crate::domain::time;
 use crate::http::AppState;
 use crate::http::auth::Caller;
@@ -122,7 +122,7 @@ impl Drop for SavingGuard {
     }
 }
 
-fn header_u64(headers: &HeaderMap, name: &str) -> ApiResult<Option<u64>> {
+pub(crate) fn header_u64(headers: &HeaderMap, name: &str) -> ApiResult<Option<u64>> {
     match headers.get(name) {
         None => Ok(None),
         Some(v) => v
@@ -144,6 +144,19 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
+    require_octet_stream(&headers)?;
+    let img = owned_image(&state, &who, &id).await?;
+    let expected = match header_u64(&headers, "x-openstack-image-size")? {
+        Some(n) => Some(n),
+        None => header_u64(&headers, header::CONTENT_LENGTH.as_str())?,
+    };
+    receive(&state, &img, expected, None, body).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Image data travels as application/octet-stream (or with no Content-Type at all): 415
+/// otherwise.
+pub(crate) fn require_octet_stream(headers: &HeaderMap) -> ApiResult<()> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let media = ct
             .to_str()
@@ -158,12 +171,22 @@ async fn upload(
             )));
         }
     }
-    let img = owned_image(&state, &who, &id).await?;
+    Ok(())
+}
+
+/// Streams `body` in as the data of the (owned, queued) image `img` and makes it active —
+/// the one upload path of every image view (v2 `PUT …/file`, Plankton `POST`/`PUT`).
+/// `expected` is the announced size; `expected_md5` a checksum the client announced (the
+/// Plankton `X-Image-Meta-Checksum`): data that does not match it is not kept (400).
+pub(crate) async fn receive(
+    state: &AppState,
+    img: &Image,
+    expected: Option<u64>,
+    expected_md5: Option<&str>,
+    body: Body,
+) -> ApiResult<()> {
+    let id = img.id.clone();
     transition(img.status, ImageEvent::BeginUpload)?;
-    let expected = match header_u64(&headers, "x-openstack-image-size")? {
-        Some(n) => Some(n),
-        None => header_u64(&headers, header::CONTENT_LENGTH.as_str())?,
-    };
     let cfg = &state.config;
     let mut cap = cfg.image_max_size;
     let mut quota_note = "";
@@ -218,6 +241,17 @@ async fn upload(
             return Err(upload_error(e, cap, quota_note));
         }
     };
+    if let Some(want) = expected_md5
+        && !want.eq_ignore_ascii_case(&written.md5_hex)
+    {
+        guard.abort().await;
+        let _ = state.images.delete(&id).await;
+        return Err(ApiError::bad_request(format!(
+            "the data's md5 is {}, not the checksum {want} the client announced; nothing \
+             was kept",
+            written.md5_hex
+        )));
+    }
     let mut guard = guard;
     let done = state
         .store
@@ -240,7 +274,7 @@ async fn upload(
         )));
     }
     guard.armed = false;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
 }
 
 fn upload_error(e: WriteError, cap: u64, quota_note: &str) -> ApiError {
@@ -319,6 +353,17 @@ async fn download(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let img = visible_image(&state, &who, &id).await?;
+    data_response(&state, &who, &img, &headers).await
+}
+
+/// The data of a visible image as a response, shared with the Plankton view.
+pub(crate) async fn data_response(
+    state: &AppState,
+    who: &crate::domain::identity::Identity,
+    img: &Image,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let id = &img.id;
     if img.status == ImageStatus::Deactivated && !who.user.is_admin() {
         return Err(ApiError::forbidden(format!(
             "image {id} is deactivated: its data cannot be downloaded"
@@ -330,10 +375,10 @@ async fn download(
     ) else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let range = parse_range(&headers, size)?;
+    let range = parse_range(headers, size)?;
     let (stream, len) = state
         .images
-        .read(&id, range.clone())
+        .read(id, range.clone())
         .await
         .map_err(|e| ApiError::internal(format!("reading image {id}: {e}")))?;
     let mut resp = Response::new(Body::from_stream(stream));

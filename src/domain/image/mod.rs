@@ -11,9 +11,11 @@
 //! | [`request`]     | `POST /v2/images`                                                  |
 //! | [`patch`]       | `PATCH /v2/images/{id}` in both JSON Patch media types             |
 //! | [`protections`] | `property-protections-roles.conf`                                  |
+//! | [`plankton`]    | the Plankton (Glance v1) headers, as v2 create bodies and patches  |
 
 pub mod document;
 pub mod patch;
+pub mod plankton;
 pub mod protections;
 pub mod request;
 pub mod schema;
