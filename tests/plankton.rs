@@ -334,7 +334,8 @@ fn metadata_headers_are_encoded_never_dropped() {
 fn create_with_data_streams_and_checks_hashes() {
     let g = Gateway::start();
     let alice = Api::new(&g, &g.user("alice", &["--project", "proj-a"]));
-    let bytes = data(300_000);
+    // Over the 1 MiB JSON body limit: image data is streamed, never buffered as a body.
+    let bytes = data(3 << 20);
     // A chunked body (no Content-Length), as a streaming client sends it.
     let chunked = reqwest::blocking::Body::new(std::io::Cursor::new(bytes.clone()));
     let r = alice

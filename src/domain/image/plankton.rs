@@ -787,6 +787,27 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever a value or a property name holds, it goes out as a valid header and
+        /// comes back, through the request parser, as it was.
+        #[test]
+        fn any_value_and_name_round_trips(value in ".*", key in "[^A-Z]{0,10}[a-z0-9_.:-][^A-Z]{0,10}") {
+            let name = property_header(&key);
+            let quoted = quote(&value);
+            proptest::prop_assert!(name.bytes().all(|b| b.is_ascii_graphic()));
+            proptest::prop_assert!(quoted.bytes().all(|b| b.is_ascii_graphic()));
+            proptest::prop_assert!(
+                header_safe(&value).bytes().all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+            );
+            let m = parse_headers([(name.as_str(), quoted.as_bytes())]).unwrap();
+            let (form_key, (sent, values)) = m.properties.iter().next().unwrap();
+            proptest::prop_assert_eq!(values, &vec![value.clone()]);
+            proptest::prop_assert_eq!(form_key, &form(&key));
+            let existing = BTreeMap::from([(key.clone(), String::new())]);
+            proptest::prop_assert_eq!(resolve_key(form_key, sent, &existing), key);
+        }
+    }
+
     #[test]
     fn views_carry_every_attribute() {
         let img = sample();
