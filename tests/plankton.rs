@@ -926,3 +926,45 @@ fn faults_are_cyclades_style() {
     let v: Value = r.json().unwrap();
     assert_eq!(v["error"]["code"], 404, "{v}");
 }
+
+#[test]
+fn a_client_that_goes_away_mid_create_leaves_nothing() {
+    use std::io::Write;
+    let g = Gateway::start();
+    let alice = Api::new(&g, &g.user("alice", &["--project", "proj-a"]));
+    let addr = g.url.trim_start_matches("http://").to_owned();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST {V1}/images/ HTTP/1.1\r\nHost: {addr}\r\nX-Auth-Token: {}\r\n\
+         X-Image-Meta-Name: abandoned\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: 100000\r\n\r\n",
+        alice.token
+    )
+    .unwrap();
+    s.write_all(&data(1000)).unwrap();
+    s.flush().unwrap();
+    // The upload is under way: the image is saving.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let list = alice.json(&format!("{V1}/images/?name=abandoned"));
+        if list[0]["status"] == "saving" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never saving: {list}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(s);
+    loop {
+        let list = alice.json(&format!("{V1}/images/"));
+        let v2 = alice.json("/image/v2/images");
+        if ids(&list).is_empty() && v2["images"] == json!([]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned image stayed: {list} {v2}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -190,15 +190,56 @@ async fn create(
         let size = expect
             .size
             .or(header_u64(&headers, header::CONTENT_LENGTH.as_str())?);
+        let guard = CreatedGuard {
+            state: state.clone(),
+            id: Some(img.id.clone()),
+        };
         if let Err(e) = receive(&state, &img, size, expect.checksum.as_deref(), body).await {
-            // The image was made for this data: without it, nothing is kept.
-            if let Err(de) = state.store.delete_image(&img.id).await {
-                tracing::warn!(image = %img.id, "could not remove a failed create: {de}");
-            }
+            guard.remove().await;
             return Err(e);
         }
+        guard.keep();
     }
     image_response(&reload(&state, &img.id).await?, &c)
+}
+
+/// The record a `POST` with data made for that data: removed unless the upload finished —
+/// on an error, and when the client goes away mid-upload and the request is dropped — so a
+/// failed create keeps nothing (the upload's own guard has removed the bytes).
+struct CreatedGuard {
+    state: AppState,
+    id: Option<String>,
+}
+
+impl CreatedGuard {
+    fn keep(mut self) {
+        self.id = None;
+    }
+
+    /// Removes the record now, before the error response goes out.
+    async fn remove(mut self) {
+        if let Some(id) = self.id.take()
+            && let Err(e) = self.state.store.delete_image(&id).await
+        {
+            tracing::warn!(image = %id, "could not remove a failed create: {e}");
+        }
+    }
+}
+
+impl Drop for CreatedGuard {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else {
+            return;
+        };
+        let store = self.state.store.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = store.delete_image(&id).await {
+                    tracing::warn!(image = %id, "could not remove an abandoned create: {e}");
+                }
+            });
+        }
+    }
 }
 
 /// `HEAD /images/{id}` — 200 with the metadata in `X-Image-Meta-*` headers (kamaki's
