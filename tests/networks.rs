@@ -673,3 +673,275 @@ fn fifty_parallel_connects_on_a_slash_28() {
         .len();
     assert_eq!(listed, 13);
 }
+
+const NEUTRON: &str = "/network/v2.0";
+
+/// The Neutron-style view under `/network/v2.0` is the same networks and NICs: what one API
+/// makes, the other shows at once.
+#[test]
+fn the_neutron_view_shows_the_same_records() {
+    let g = Gateway::start_with(fast().env("CYCLADES_FLOATING_IP_QUOTA", "2"));
+    let img = image(&g);
+    let a = Api {
+        g: &g,
+        token: g.user("alice", &[]),
+    };
+    let b = Api {
+        g: &g,
+        token: g.user("bob", &[]),
+    };
+    let s = server(&a, &img, "s");
+    let r = a.send(
+        Method::POST,
+        &format!("{NEUTRON}/networks"),
+        json!({"network": {"type": "MAC_FILTERED", "admin_state_up": true, "name": "n1"}}),
+    );
+    assert_eq!(r.status(), 201);
+    let net = r.json::<Value>().unwrap()["network"].clone();
+    let id = net["id"].as_str().unwrap().to_owned();
+    assert_eq!(net["subnets"], json!([]));
+    assert_eq!(net["shared"], false);
+    wait_net(&a, &id, "ACTIVE");
+    // No subnet yet: the compute view has no range either.
+    assert_eq!(
+        a.json(&format!("{NETS}/{id}"))["network"]["cidr"],
+        Value::Null
+    );
+    let r = a.send(
+        Method::POST,
+        &format!("{NEUTRON}/subnets"),
+        json!({"subnet": {"network_id": id, "cidr": "10.3.0.0/24", "ip_version": 4}}),
+    );
+    assert_eq!(r.status(), 201);
+    let sub = r.json::<Value>().unwrap()["subnet"].clone();
+    assert_eq!(sub["id"], format!("{id}-4"));
+    assert_eq!(sub["gateway_ip"], "10.3.0.1");
+    assert_eq!(
+        sub["allocation_pools"],
+        json!([{"start": "10.3.0.2", "end": "10.3.0.254"}])
+    );
+    let r = a.send(
+        Method::POST,
+        &format!("{NEUTRON}/subnets"),
+        json!({"subnet": {"network_id": id, "cidr": "10.4.0.0/24"}}),
+    );
+    fault(r, 409, "conflict");
+    let r = a.send(
+        Method::POST,
+        &format!("{NEUTRON}/subnets"),
+        json!({"subnet": {"network_id": "public", "cidr": "10.4.0.0/24"}}),
+    );
+    fault(r, 403, "forbidden");
+    let c = a.json(&format!("{NETS}/{id}"));
+    assert_eq!(c["network"]["cidr"], "10.3.0.0/24");
+    assert_eq!(c["network"]["gateway"], "10.3.0.1");
+    let subnets = a.json(&format!("{NEUTRON}/subnets"))["subnets"].clone();
+    let ids: Vec<&str> = subnets
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["public-4", "public-6", &format!("{id}-4")]);
+    assert_eq!(a.json(&format!("{NEUTRON}/subnets/{id}-4"))["subnet"], sub);
+    fault(
+        b.get(&format!("{NEUTRON}/subnets/{id}-4")),
+        404,
+        "itemNotFound",
+    );
+
+    // A port made here is a NIC there.
+    let r = a.send(
+        Method::POST,
+        &format!("{NEUTRON}/ports"),
+        json!({"port": {"network_id": id, "device_id": s.to_string(), "fixed_ips": [{"ip_address": "10.3.0.77"}]}}),
+    );
+    assert_eq!(r.status(), 201);
+    let port = r.json::<Value>().unwrap()["port"].clone();
+    assert_eq!(port["id"], format!("nic-{s}-1"));
+    assert_eq!(port["device_id"], s.to_string());
+    // The server's state: BUILD, or ACTIVE if its (short) build is over by now.
+    assert!(
+        ["BUILD", "ACTIVE"].contains(&port["status"].as_str().unwrap()),
+        "{port}"
+    );
+    assert_eq!(
+        port["fixed_ips"],
+        json!([{"subnet_id": format!("{id}-4"), "ip_address": "10.3.0.77"}])
+    );
+    let nics = attachments(&a, s);
+    assert_eq!(nics[1]["ipv4"], "10.3.0.77");
+    assert_eq!(nics[1]["mac_address"], port["mac_address"]);
+    assert_eq!(
+        a.json(&format!("{NETS}/{id}"))["network"]["attachments"],
+        json!([port["id"]])
+    );
+    // The same address twice is a 409; a NIC made there is a port here.
+    let r = a.send(
+        Method::POST,
+        &format!("{NEUTRON}/ports"),
+        json!({"port": {"network_id": id, "device_id": s, "fixed_ips": [{"ip_address": "10.3.0.77"}]}}),
+    );
+    fault(r, 409, "conflict");
+    assert_eq!(
+        net_action(&a, &id, json!({"add": {"serverRef": s}})).status(),
+        202
+    );
+    let ports = a.json(&format!("{NEUTRON}/ports"))["ports"].clone();
+    let ids: Vec<&str> = ports
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            format!("nic-{s}-0"),
+            format!("nic-{s}-1"),
+            format!("nic-{s}-2")
+        ]
+    );
+    assert_eq!(ports[2]["fixed_ips"][0]["ip_address"], "10.3.0.2");
+    a.wait_for(s, "ACTIVE");
+    assert_eq!(
+        a.json(&format!("{NEUTRON}/ports/nic-{s}-1"))["port"]["status"],
+        "ACTIVE"
+    );
+    fault(
+        b.get(&format!("{NEUTRON}/ports/nic-{s}-1")),
+        404,
+        "itemNotFound",
+    );
+    let r = b
+        .req(Method::DELETE, &format!("{NEUTRON}/ports/nic-{s}-1"))
+        .send()
+        .unwrap();
+    fault(r, 404, "itemNotFound");
+    let r = a
+        .req(Method::DELETE, &format!("{NEUTRON}/ports/nic-{s}-0"))
+        .send()
+        .unwrap();
+    fault(r, 403, "forbidden");
+    let r = a.send(
+        Method::POST,
+        &format!("{NEUTRON}/ports"),
+        json!({"port": {"network_id": "public", "device_id": s}}),
+    );
+    fault(r, 403, "forbidden");
+    let r = a.send(
+        Method::POST,
+        &format!("{NEUTRON}/ports"),
+        json!({"port": {"network_id": id}}),
+    );
+    fault(r, 400, "badRequest");
+
+    // In use: kamaki (as Neutron) expects 409 here.
+    let r = a
+        .req(Method::DELETE, &format!("{NEUTRON}/networks/{id}"))
+        .send()
+        .unwrap();
+    fault(r, 409, "conflict");
+    for p in [1, 2] {
+        let r = a
+            .req(Method::DELETE, &format!("{NEUTRON}/ports/nic-{s}-{p}"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    assert_eq!(attachments(&a, s).len(), 1);
+    let r = a.send(
+        Method::PUT,
+        &format!("{NEUTRON}/networks/{id}"),
+        json!({"network": {"name": "n2"}}),
+    );
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().unwrap()["network"]["name"], "n2");
+    assert_eq!(a.json(&format!("{NETS}/{id}"))["network"]["name"], "n2");
+    let list = a.json(&format!("{NEUTRON}/networks"))["networks"].clone();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[0]["router:external"], true);
+    fault(
+        b.get(&format!("{NEUTRON}/networks/{id}")),
+        404,
+        "itemNotFound",
+    );
+    let r = a.send(
+        Method::POST,
+        &format!("{NEUTRON}/networks"),
+        json!({"network": {"shared": true}}),
+    );
+    fault(r, 403, "forbidden");
+    let r = a
+        .req(Method::DELETE, &format!("{NEUTRON}/networks/{id}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    fault(a.get(&format!("{NETS}/{id}")), 404, "itemNotFound");
+
+    // Floating IPs come from the public range, and no NIC takes a held address.
+    let r = a.send(
+        Method::POST,
+        &format!("{NEUTRON}/floatingips"),
+        json!({"floatingip": {}}),
+    );
+    assert_eq!(r.status(), 200);
+    let f = r.json::<Value>().unwrap()["floatingip"].clone();
+    assert_eq!(f["floating_network_id"], "public");
+    assert_eq!(f["port_id"], Value::Null);
+    let addr = f["floating_ip_address"].as_str().unwrap().to_owned();
+    assert!(addr.starts_with("10.128."), "{addr}");
+    let r = a.send(
+        Method::POST,
+        &format!("{NEUTRON}/floatingips"),
+        json!({"floatingip": {"floating_network_id": "public", "floating_ip_address": addr}}),
+    );
+    fault(r, 409, "conflict");
+    let s2 = server(&a, &img, "s2");
+    let public_ip = attachments(&a, s2)[0]["ipv4"].as_str().unwrap().to_owned();
+    assert_ne!(public_ip, addr);
+    let r = b.send(
+        Method::POST,
+        &format!("{NEUTRON}/floatingips"),
+        json!({"floatingip": {"floating_ip_address": public_ip}}),
+    );
+    fault(r, 409, "conflict");
+    let r = a.send(
+        Method::POST,
+        &format!("{NEUTRON}/floatingips"),
+        json!({"floatingip": {"floating_ip_address": "10.128.9.9"}}),
+    );
+    assert_eq!(r.status(), 200);
+    let r = a.send(
+        Method::POST,
+        &format!("{NEUTRON}/floatingips"),
+        json!({"floatingip": {}}),
+    );
+    fault(r, 413, "overLimit");
+    let list = a.json(&format!("{NEUTRON}/floatingips"))["floatingips"].clone();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(
+        b.json(&format!("{NEUTRON}/floatingips"))["floatingips"],
+        json!([])
+    );
+    let fid = f["id"].as_str().unwrap();
+    fault(
+        b.get(&format!("{NEUTRON}/floatingips/{fid}")),
+        404,
+        "itemNotFound",
+    );
+    assert_eq!(
+        a.json(&format!("{NEUTRON}/floatingips/{fid}"))["floatingip"],
+        f
+    );
+    let r = a
+        .req(Method::DELETE, &format!("{NEUTRON}/floatingips/{fid}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    fault(
+        a.get(&format!("{NEUTRON}/floatingips/{fid}")),
+        404,
+        "itemNotFound",
+    );
+}

@@ -265,6 +265,35 @@ pub fn validate(req: NetworkRequest, name_required: bool) -> Result<ValidNetwork
     })
 }
 
+/// The addresses NICs get from `net`, as Neutron's `allocation_pools`: its host addresses
+/// less the gateway, as one or two inclusive ranges.
+pub fn allocation_pools(net: Ipv4Net, gateway: Option<Ipv4Addr>) -> Vec<(Ipv4Addr, Ipv4Addr)> {
+    let first = u32::from(net.network()) + 1;
+    let last = u32::from(net.broadcast()).saturating_sub(1);
+    if first > last {
+        return Vec::new();
+    }
+    let mut pools = Vec::new();
+    match gateway
+        .map(u32::from)
+        .filter(|g| (first..=last).contains(g))
+    {
+        None => pools.push((first, last)),
+        Some(g) => {
+            if g > first {
+                pools.push((first, g - 1));
+            }
+            if g < last {
+                pools.push((g + 1, last));
+            }
+        }
+    }
+    pools
+        .into_iter()
+        .map(|(a, b)| (Ipv4Addr::from(a), Ipv4Addr::from(b)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +371,27 @@ mod tests {
         let mut r = req("CUSTOM");
         r.cidr = Some(None);
         assert_eq!(validate(r, true).unwrap().cidr, None);
+    }
+
+    #[test]
+    fn pools_leave_out_the_gateway() {
+        let net: Ipv4Net = "10.0.0.0/28".parse().unwrap();
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(
+            allocation_pools(net, Some(ip("10.0.0.1"))),
+            [(ip("10.0.0.2"), ip("10.0.0.14"))]
+        );
+        assert_eq!(
+            allocation_pools(net, Some(ip("10.0.0.5"))),
+            [
+                (ip("10.0.0.1"), ip("10.0.0.4")),
+                (ip("10.0.0.6"), ip("10.0.0.14"))
+            ]
+        );
+        assert_eq!(
+            allocation_pools(net, None),
+            [(ip("10.0.0.1"), ip("10.0.0.14"))]
+        );
     }
 
     #[test]

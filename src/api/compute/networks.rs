@@ -311,7 +311,7 @@ async fn detail(
     list_response(&state, &who, format, true).await
 }
 
-fn opt_string(m: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
+pub fn opt_string(m: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
