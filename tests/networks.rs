@@ -945,3 +945,77 @@ fn the_neutron_view_shows_the_same_records() {
         "itemNotFound",
     );
 }
+
+/// Networks, NICs and the id counters survive a restart; a network the stop caught PENDING
+/// (recorded, the backend's answer not yet) is asked for again at start.
+#[test]
+fn networks_survive_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gateway::start_in(dir.path(), fast()).unwrap();
+    let img = image(&g);
+    let token = g.user("erin", &[]);
+    let a = Api {
+        g: &g,
+        token: token.clone(),
+    };
+    let s = server(&a, &img, "s");
+    let net = active_net(
+        &a,
+        json!({"network": {"name": "lan", "type": "CUSTOM", "cidr": "10.2.0.0/24"}}),
+    );
+    assert_eq!(
+        net_action(&a, &net, json!({"add": {"serverRef": s}})).status(),
+        202
+    );
+    assert_eq!(
+        net_action(
+            &a,
+            &net,
+            json!({"remove": {"attachment": format!("nic-{s}-1")}})
+        )
+        .status(),
+        202
+    );
+    assert_eq!(
+        net_action(&a, &net, json!({"add": {"serverRef": s}})).status(),
+        202
+    );
+    let before = attachments(&a, s);
+    drop(a);
+    drop(g);
+
+    // As if the gateway had stopped before the backend answered.
+    let db = rusqlite::Connection::open(dir.path().join("cyclades.db")).unwrap();
+    let n = db
+        .execute(
+            "UPDATE networks SET status = 'PENDING' WHERE id = ?1",
+            [&net],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(db);
+
+    let g = Gateway::start_in(dir.path(), fast()).unwrap();
+    let a = Api { g: &g, token };
+    wait_net(&a, &net, "ACTIVE");
+    assert_eq!(attachments(&a, s), before);
+    assert_eq!(
+        a.json(&format!("{NETS}/{net}"))["network"]["attachments"],
+        json!([format!("nic-{s}-2")])
+    );
+    // Counters go on: no NIC id and no network id is handed out again.
+    assert_eq!(
+        net_action(&a, &net, json!({"add": {"serverRef": s}})).status(),
+        202
+    );
+    let nics = attachments(&a, s);
+    assert_eq!(nics.last().unwrap()["id"], format!("nic-{s}-3"));
+    // No gateway: .1 went to nic-1, then (released) to nic-2; the next one is .2.
+    assert_eq!(nics[1]["ipv4"], "10.2.0.1");
+    assert_eq!(nics.last().unwrap()["ipv4"], "10.2.0.2");
+    let net2 = active_net(&a, json!({"network": {"name": "two", "type": "CUSTOM"}}));
+    assert_eq!(
+        net2.parse::<u64>().unwrap(),
+        net.parse::<u64>().unwrap() + 1
+    );
+}
