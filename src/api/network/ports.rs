@@ -13,6 +13,7 @@ use std::net::Ipv4Addr;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::networks::subnet_id;
@@ -45,31 +46,64 @@ fn status(s: ServerStatus) -> &'static str {
     }
 }
 
-pub fn port_view(p: &Port) -> Value {
+#[derive(Serialize)]
+struct FixedIp<'a> {
+    subnet_id: String,
+    ip_address: &'a str,
+}
+
+/// A port, serialized straight from the record (a list holds every NIC of the user's
+/// servers).
+#[derive(Serialize)]
+pub struct PortView<'a> {
+    id: &'a str,
+    name: &'static str,
+    network_id: &'a str,
+    device_id: String,
+    device_owner: &'static str,
+    mac_address: &'a str,
+    fixed_ips: Vec<FixedIp<'a>>,
+    status: &'static str,
+    admin_state_up: bool,
+    security_groups: [&'static str; 0],
+    #[serde(rename = "firewallProfile")]
+    firewall_profile: &'a str,
+    user_id: &'a str,
+    tenant_id: &'a str,
+    created: String,
+}
+
+pub fn port_view(p: &Port) -> PortView<'_> {
     let n = &p.nic;
-    let mut fixed = Vec::new();
+    let mut fixed_ips = Vec::new();
     if let Some(ip) = &n.ipv4 {
-        fixed.push(json!({"subnet_id": subnet_id(&n.network_id, 4), "ip_address": ip}));
+        fixed_ips.push(FixedIp {
+            subnet_id: subnet_id(&n.network_id, 4),
+            ip_address: ip,
+        });
     }
     if let Some(ip) = &n.ipv6 {
-        fixed.push(json!({"subnet_id": subnet_id(&n.network_id, 6), "ip_address": ip}));
+        fixed_ips.push(FixedIp {
+            subnet_id: subnet_id(&n.network_id, 6),
+            ip_address: ip,
+        });
     }
-    json!({
-        "id": n.id,
-        "name": "",
-        "network_id": n.network_id,
-        "device_id": n.server_id.to_string(),
-        "device_owner": "vm",
-        "mac_address": n.mac,
-        "fixed_ips": fixed,
-        "status": status(p.server_status),
-        "admin_state_up": true,
-        "security_groups": [],
-        "firewallProfile": n.firewall_profile.as_deref().unwrap_or("DISABLED"),
-        "user_id": p.user_id,
-        "tenant_id": p.project_id,
-        "created": time::iso(&p.created_at),
-    })
+    PortView {
+        id: &n.id,
+        name: "",
+        network_id: &n.network_id,
+        device_id: n.server_id.to_string(),
+        device_owner: "vm",
+        mac_address: &n.mac,
+        fixed_ips,
+        status: status(p.server_status),
+        admin_state_up: true,
+        security_groups: [],
+        firewall_profile: n.firewall_profile.as_deref().unwrap_or("DISABLED"),
+        user_id: &p.user_id,
+        tenant_id: &p.project_id,
+        created: time::iso(&p.created_at),
+    }
 }
 
 /// The caller's port; another user's is a 404.
@@ -83,8 +117,14 @@ async fn owned_port(state: &AppState, who: &Identity, id: &str) -> ApiResult<Por
 /// `GET /ports` and `/ports/detail` — 200 with every NIC of the caller's servers.
 async fn list(State(state): State<AppState>, Caller(who): Caller) -> ApiResult<Response> {
     let ports = state.store.list_ports(&who.user.id).await?;
-    let list: Vec<Value> = ports.iter().map(port_view).collect();
-    Ok(json_response(StatusCode::OK, &json!({"ports": list})))
+    #[derive(Serialize)]
+    struct List<'a> {
+        ports: Vec<PortView<'a>>,
+    }
+    let body = List {
+        ports: ports.iter().map(port_view).collect(),
+    };
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 /// The IPv4 address of `fixed_ips` (`[{"ip_address", "subnet_id"?}]`), if any.
