@@ -6,7 +6,16 @@
 mod common;
 
 use common::compute::{Api, fast, image};
-use common::kamaki::{Kamaki, block};
+use common::kamaki::{Kamaki, Run, block};
+
+fn block_has(r: &Run, header: &str, want: &str) {
+    let b = block(r, header);
+    assert!(
+        b.iter().any(|l| l.trim() == want),
+        "no {want:?} under {header:?}: {b:#?}\n{}",
+        r.report()
+    );
+}
 use common::{Gateway, Options};
 use serde_json::{Value, json};
 
@@ -153,6 +162,37 @@ fn kamaki_network_commands() {
     );
     let r = k.run(&["port", "list"]).ok();
     assert_eq!(r.lines().len(), 1, "{}", r.report());
+
+    // server create --network NET,IP: the new server has its NIC there from the start.
+    let r = k
+        .run(&[
+            "server",
+            "create",
+            "--name",
+            "on-lan",
+            "--flavor-id",
+            "1",
+            "--image-id",
+            &img,
+            "--network",
+            &format!("{id},10.5.0.50"),
+        ])
+        .ok();
+    let on_lan = r.field("id").to_owned();
+    block_has(&r, "attachments:", "ipv4: 10.5.0.50");
+    let ips = api.json(&format!("/compute/v2.0/servers/{on_lan}/ips"));
+    assert_eq!(ips["attachments"][1]["network_id"], id);
+    assert_eq!(ips["attachments"][1]["ipv4"], "10.5.0.50");
+    assert_eq!(
+        api.json(&format!("/compute/v2.0/networks/{id}"))["network"]["attachments"],
+        json!([format!("nic-{on_lan}-1")])
+    );
+    // Deleting the server releases the NIC (once the backend has removed it).
+    k.run(&["server", "delete", &on_lan, "-w"]).ok();
+    assert_eq!(
+        api.json(&format!("/compute/v2.0/networks/{id}"))["network"]["attachments"],
+        json!([])
+    );
 
     // ip create (200) / list / delete (204): an address of the public range, held out of
     // NIC allocation.

@@ -1019,3 +1019,92 @@ fn networks_survive_restarts() {
         net.parse::<u64>().unwrap() + 1
     );
 }
+
+/// `networks` of `POST /servers` (kamaki's `--network NET[,IP]`): NICs made with the server,
+/// in one transaction — a refused entry creates nothing.
+#[test]
+fn servers_created_on_networks() {
+    let g = Gateway::start_with(fast());
+    let img = image(&g);
+    let a = Api {
+        g: &g,
+        token: g.user("alice", &[]),
+    };
+    let b = Api {
+        g: &g,
+        token: g.user("bob", &[]),
+    };
+    let net = active_net(
+        &a,
+        json!({"network": {"name": "lan", "type": "CUSTOM", "cidr": "10.6.0.0/24", "gateway": "10.6.0.1"}}),
+    );
+    let bnet = active_net(&b, json!({"network": {"name": "bobs", "type": "CUSTOM"}}));
+    let create = |networks: Value| {
+        a.send(
+            Method::POST,
+            "/compute/v2.0/servers",
+            json!({"server": {"name": "s", "imageRef": img, "flavorRef": 1, "networks": networks}}),
+        )
+    };
+    let r =
+        create(json!([{"uuid": net, "fixed_ip": "10.6.0.9"}, {"uuid": "public"}, {"uuid": net}]));
+    assert_eq!(r.status(), 202);
+    let v: Value = r.json().unwrap();
+    let id = v["server"]["id"].as_i64().unwrap();
+    let nics = v["server"]["attachments"].as_array().unwrap().clone();
+    let got: Vec<(&str, &str)> = nics
+        .iter()
+        .map(|n| {
+            (
+                n["network_id"].as_str().unwrap(),
+                n["ipv4"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got[1..],
+        [(net.as_str(), "10.6.0.9"), (net.as_str(), "10.6.0.2")]
+    );
+    assert_eq!(got[0].0, "public");
+    assert_eq!(attachments(&a, id), nics);
+    assert_eq!(
+        a.json(&format!("{NETS}/{net}"))["network"]["attachments"],
+        json!([format!("nic-{id}-1"), format!("nic-{id}-2")])
+    );
+    let count = || {
+        a.json("/compute/v2.0/servers")["servers"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count(), 1);
+    fault(create(json!([{"uuid": bnet}])), 404, "itemNotFound");
+    fault(
+        create(json!([{"uuid": net, "fixed_ip": "10.6.0.9"}])),
+        409,
+        "conflict",
+    );
+    fault(
+        create(json!([{"uuid": net, "fixed_ip": "10.6.0.1"}])),
+        409,
+        "conflict",
+    );
+    fault(
+        create(json!([{"uuid": net, "fixed_ip": "nope"}])),
+        400,
+        "badRequest",
+    );
+    fault(
+        create(json!([{"uuid": "public", "fixed_ip": "10.128.0.9"}])),
+        403,
+        "forbidden",
+    );
+    fault(create(json!([{"port": "nic-1-0"}])), 400, "badRequest");
+    fault(create(json!("lan")), 400, "badRequest");
+    assert_eq!(count(), 1, "a refused create made a server");
+    // An empty list (kamaki's --no-network) still gives the public NIC.
+    let r = create(json!([]));
+    assert_eq!(r.status(), 202);
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["server"]["attachments"].as_array().unwrap().len(), 1);
+}

@@ -403,6 +403,9 @@ pub struct NewServer {
     pub flavor_id: i64,
     pub image_id: String,
     pub metadata: BTreeMap<String, String>,
+    /// NICs to make besides the public one, in order: network id and the IPv4 address asked
+    /// for (`networks` of the create request, checked by the caller for ownership).
+    pub networks: Vec<(String, Option<std::net::Ipv4Addr>)>,
 }
 
 /// One page of a user's servers.

@@ -354,6 +354,9 @@ pub fn create(
         .map_err(map_err)?;
     }
     add_nic(tx, id, PUBLIC_NETWORK, prefix)?;
+    for (network, fixed_ip) in &new.networks {
+        add_nic_with(tx, id, network, prefix, *fixed_ip)?;
+    }
     complete(tx, get_tx(tx, id)?)
 }
 

@@ -116,6 +116,72 @@ pub fn server_ref(v: Option<&Value>, what: &str) -> ApiResult<i64> {
     }
 }
 
+/// Most `networks` entries one `POST /servers` may carry.
+const MAX_SERVER_NETWORKS: usize = 16;
+
+/// The `networks` of a `POST /servers` (`[{"uuid": NET, "fixed_ip"?: IP}]`, as kamaki's
+/// `--network NET[,IP]` sends them): the caller's networks to connect the new server to,
+/// besides `public`, which every server is on anyway (an entry naming it adds nothing, and
+/// kamaki's `--no-network`, an empty list, does not take it away).
+pub async fn server_networks(
+    state: &AppState,
+    who: &Identity,
+    raw: Option<Value>,
+) -> ApiResult<Vec<(String, Option<Ipv4Addr>)>> {
+    let list = match raw {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(l)) => l,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "networks must be a list of {{\"uuid\": NETWORK, \"fixed_ip\"?: IP}}, not {other}"
+            )));
+        }
+    };
+    if list.len() > MAX_SERVER_NETWORKS {
+        return Err(ApiError::over_limit(format!(
+            "at most {MAX_SERVER_NETWORKS} networks per new server"
+        )));
+    }
+    let mut out = Vec::new();
+    for (i, entry) in list.iter().enumerate() {
+        let m = entry.as_object().ok_or_else(|| {
+            ApiError::bad_request(format!("networks[{i}] must be an object, not {entry}"))
+        })?;
+        if m.get("port").is_some_and(|p| !p.is_null()) {
+            return Err(ApiError::bad_request(format!(
+                "networks[{i}]: existing ports cannot be given; name the network (uuid)"
+            )));
+        }
+        let id = opt_string(m, "uuid")?
+            .ok_or_else(|| ApiError::bad_request(format!("networks[{i}] needs a \"uuid\"")))?;
+        let fixed_ip = opt_string(m, "fixed_ip")?
+            .map(|ip| {
+                ip.trim().parse::<Ipv4Addr>().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "networks[{i}].fixed_ip '{ip}' is not an IPv4 address"
+                    ))
+                })
+            })
+            .transpose()?;
+        let n = visible_network(state, who, &id).await?;
+        if n.public {
+            if fixed_ip.is_some() {
+                return Err(ApiError::forbidden(
+                    "addresses on the public network are allocated, not chosen",
+                ));
+            }
+            continue;
+        }
+        if n.status == crate::domain::network::NetworkStatus::Error {
+            return Err(ApiError::conflict(format!(
+                "network {id} is in error (the backend could not make it)"
+            )));
+        }
+        out.push((n.id, fixed_ip));
+    }
+    Ok(out)
+}
+
 /// Connects the caller's server to the caller's network with a new NIC.
 pub async fn connect(
     state: &AppState,
