@@ -222,6 +222,29 @@ fn kamaki_network_commands() {
         public_ip != addr && public_ip != "10.128.3.3",
         "{public_ip}"
     );
+    // ip attach / detach: the held address as a port of the server on the public network.
+    let r = k.run(&["ip", "attach", &addr, "--server-id", &sid]).ok();
+    r.expect_err_line(&format!(
+        "Creating a port to attach IP {addr} to server {sid}"
+    ));
+    let attached = format!("nic-{s}-2");
+    let b = block(&r, &attached);
+    assert!(
+        b.iter().any(|l| l.trim() == format!("ip_address: {addr}")),
+        "{b:#?}"
+    );
+    let ips = api.json(&format!("/compute/v2.0/servers/{s}/ips"));
+    assert_eq!(ips["attachments"][1]["id"], attached);
+    assert_eq!(ips["attachments"][1]["network_id"], "public");
+    assert_eq!(ips["attachments"][1]["ipv4"], addr);
+    let r = k.run(&["ip", "info", &ip_id]).ok();
+    assert_eq!(r.field("port_id"), attached);
+    assert_eq!(r.field("instance_id"), sid);
+    let r = k.run(&["ip", "detach", &addr]).ok();
+    r.expect_err_line(&format!("Deleting port {attached}:"));
+    let ips = api.json(&format!("/compute/v2.0/servers/{s}/ips"));
+    assert_eq!(ips["attachments"].as_array().unwrap().len(), 1);
+    assert_eq!(k.run(&["ip", "info", &ip_id]).ok().field("port_id"), "None");
     k.run(&["ip", "delete", &ip_id]).ok();
     k.run(&["ip", "delete", &ip2]).ok();
     let r = k.run(&["ip", "list"]).ok();

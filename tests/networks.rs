@@ -1108,3 +1108,116 @@ fn servers_created_on_networks() {
     let v: Value = r.json().unwrap();
     assert_eq!(v["server"]["attachments"].as_array().unwrap().len(), 1);
 }
+
+/// A floating IP is the one way onto the public network: a port with the held address
+/// (kamaki's `ip attach`), and deleting that port detaches it.
+#[test]
+fn floating_ips_attach_and_detach() {
+    let g = Gateway::start_with(fast());
+    let img = image(&g);
+    let a = Api {
+        g: &g,
+        token: g.user("alice", &[]),
+    };
+    let b = Api {
+        g: &g,
+        token: g.user("bob", &[]),
+    };
+    let s = server(&a, &img, "s");
+    let fip = |api: &Api| {
+        let r = api.send(
+            Method::POST,
+            &format!("{NEUTRON}/floatingips"),
+            json!({"floatingip": {}}),
+        );
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().unwrap()["floatingip"].clone()
+    };
+    let f = fip(&a);
+    let (fid, addr) = (
+        f["id"].as_str().unwrap().to_owned(),
+        f["floating_ip_address"].as_str().unwrap().to_owned(),
+    );
+    let bf = fip(&b);
+    let attach = |api: &Api, ip: &str| {
+        api.send(
+            Method::POST,
+            &format!("{NEUTRON}/ports"),
+            json!({"port": {"network_id": "public", "device_id": s.to_string(), "fixed_ips": [{"ip_address": ip}]}}),
+        )
+    };
+    // Not held by the caller: 403; another user's server: 404.
+    fault(
+        attach(&a, bf["floating_ip_address"].as_str().unwrap()),
+        403,
+        "forbidden",
+    );
+    fault(attach(&a, "10.128.200.200"), 403, "forbidden");
+    fault(
+        attach(&b, bf["floating_ip_address"].as_str().unwrap()),
+        404,
+        "itemNotFound",
+    );
+    let r = attach(&a, &addr);
+    assert_eq!(r.status(), 201);
+    let port = r.json::<Value>().unwrap()["port"].clone();
+    assert_eq!(port["id"], format!("nic-{s}-1"));
+    assert_eq!(port["network_id"], "public");
+    assert_eq!(port["fixed_ips"][0]["ip_address"], json!(addr));
+    fault(attach(&a, &addr), 409, "conflict");
+    let f = a.json(&format!("{NEUTRON}/floatingips/{fid}"))["floatingip"].clone();
+    assert_eq!(f["port_id"], port["id"]);
+    assert_eq!(f["instance_id"], s.to_string());
+    assert_eq!(f["fixed_ip_address"], json!(addr));
+    let ips = a.json(&format!("/compute/v2.0/servers/{s}/ips"));
+    assert_eq!(ips["attachments"][1]["ipv4"], json!(addr));
+    assert_eq!(ips["addresses"]["public"].as_array().unwrap().len(), 4);
+    // In use: the address can't be released; the compute API still refuses public changes.
+    let r = a
+        .req(Method::DELETE, &format!("{NEUTRON}/floatingips/{fid}"))
+        .send()
+        .unwrap();
+    fault(r, 409, "conflict");
+    fault(
+        net_action(
+            &a,
+            "public",
+            json!({"remove": {"attachment": format!("nic-{s}-1")}}),
+        ),
+        403,
+        "forbidden",
+    );
+    // The server's own public NIC stays protected; the floating IP's port comes off.
+    let r = a
+        .req(Method::DELETE, &format!("{NEUTRON}/ports/nic-{s}-0"))
+        .send()
+        .unwrap();
+    fault(r, 403, "forbidden");
+    let r = a
+        .req(Method::DELETE, &format!("{NEUTRON}/ports/nic-{s}-1"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        a.json(&format!("{NEUTRON}/floatingips/{fid}"))["floatingip"]["port_id"],
+        Value::Null
+    );
+    assert_eq!(attachments(&a, s).len(), 1);
+    // Attached again, then the server goes: the NIC is released, the address still held.
+    assert_eq!(attach(&a, &addr).status(), 201);
+    a.wait_for(s, "ACTIVE");
+    let r = a
+        .req(Method::DELETE, &format!("/compute/v2.0/servers/{s}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    a.wait_for(s, "DELETED");
+    let f = a.json(&format!("{NEUTRON}/floatingips/{fid}"))["floatingip"].clone();
+    assert_eq!(f["port_id"], Value::Null);
+    assert_eq!(f["floating_ip_address"], json!(addr));
+    let r = a
+        .req(Method::DELETE, &format!("{NEUTRON}/floatingips/{fid}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+}

@@ -185,6 +185,13 @@ pub trait Store: Send + Sync + 'static {
         fixed_ip: Option<std::net::Ipv4Addr>,
         mac_prefix: MacPrefix,
     ) -> StoreResult<Nic>;
+    /// A NIC on the floating IP's network with its address, for the holder's server.
+    async fn attach_floating_ip(
+        &self,
+        server_id: i64,
+        floating_id: i64,
+        mac_prefix: MacPrefix,
+    ) -> StoreResult<Nic>;
     /// Removes the named NIC, or every NIC between the server and the network.
     async fn disconnect_server(
         &self,

@@ -348,13 +348,53 @@ pub fn connect(
             "server {server_id} not found"
         )));
     }
-    let nic = add_nic_with(tx, server_id, network_id, prefix, fixed_ip)?;
+    let nic = add_nic_with(tx, server_id, network_id, prefix, fixed_ip, false)?;
     touch(tx, server_id)?;
     tx.execute(
         "UPDATE networks SET updated_at = ?2 WHERE id = ?1",
         params![network_id, time::db(&time::now())],
     )
     .map_err(map_err)?;
+    Ok(nic)
+}
+
+/// Attaches a floating IP to a server: a NIC on the floating IP's (public) network with
+/// that address. The server must be live and its owner the address's holder (NotFound
+/// otherwise); an address another NIC uses is a Conflict.
+pub fn attach_floating(
+    tx: &Transaction<'_>,
+    server_id: i64,
+    floating_id: i64,
+    prefix: &MacPrefix,
+) -> StoreResult<Nic> {
+    let f = floating(tx, floating_id)?
+        .ok_or_else(|| StoreError::NotFound(format!("floating IP {floating_id} not found")))?;
+    let owner: Option<String> = tx
+        .query_row(
+            "SELECT user_id FROM servers WHERE id = ?1 AND deleted_at IS NULL
+                AND status != 'DELETED'",
+            [server_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(map_err)?;
+    if owner.as_deref() != Some(f.user_id.as_str()) {
+        return Err(StoreError::NotFound(format!(
+            "server {server_id} not found"
+        )));
+    }
+    if let Some(port) = f.port {
+        return Err(StoreError::Conflict(format!(
+            "floating IP {} is already attached, as port {}",
+            f.address, port.id
+        )));
+    }
+    let ip: Ipv4Addr = f
+        .address
+        .parse()
+        .map_err(|_| StoreError::Internal(format!("floating IP {floating_id} is malformed")))?;
+    let nic = add_nic_with(tx, server_id, &f.network_id, prefix, Some(ip), true)?;
+    touch(tx, server_id)?;
     Ok(nic)
 }
 

@@ -189,7 +189,7 @@ pub fn add_nic(
     network_id: &str,
     prefix: &MacPrefix,
 ) -> StoreResult<Nic> {
-    add_nic_with(tx, server_id, network_id, prefix, None)
+    add_nic_with(tx, server_id, network_id, prefix, None, false)
 }
 
 /// The IPv4 addresses of `network_id` no new NIC may take: those of its NICs and the
@@ -210,13 +210,16 @@ fn used_ipv4(tx: &Transaction<'_>, network_id: &str) -> StoreResult<HashSet<Ipv4
 }
 
 /// [`add_nic`], with the IPv4 address the caller asked for (`fixed_ip`): it must be a host
-/// address of the range, not the gateway, and free (Conflict otherwise).
+/// address of the range, not the gateway, and free (Conflict otherwise). `held`: the
+/// address is a floating IP the server's owner holds (checked by the caller), so only
+/// another NIC using it counts.
 pub fn add_nic_with(
     tx: &Transaction<'_>,
     server_id: i64,
     network_id: &str,
     prefix: &MacPrefix,
     fixed_ip: Option<Ipv4Addr>,
+    held: bool,
 ) -> StoreResult<Nic> {
     let (cidr, cidr6, gateway): (Option<String>, Option<String>, Option<String>) = tx
         .query_row(
@@ -245,7 +248,17 @@ pub fn add_nic_with(
                     "{ip} is not a host address of network {network_id} ({net})"
                 )));
             }
-            if Some(ip) == gw || used_ipv4(tx, network_id)?.contains(&ip) {
+            let taken = if held {
+                tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM nics WHERE network_id = ?1 AND ipv4 = ?2)",
+                    params![network_id, ip.to_string()],
+                    |r| r.get::<_, bool>(0),
+                )
+                .map_err(map_err)?
+            } else {
+                used_ipv4(tx, network_id)?.contains(&ip)
+            };
+            if Some(ip) == gw || taken {
                 return Err(StoreError::Conflict(format!(
                     "{ip} is already in use on network {network_id}"
                 )));
@@ -355,7 +368,7 @@ pub fn create(
     }
     add_nic(tx, id, PUBLIC_NETWORK, prefix)?;
     for (network, fixed_ip) in &new.networks {
-        add_nic_with(tx, id, network, prefix, *fixed_ip)?;
+        add_nic_with(tx, id, network, prefix, *fixed_ip, false)?;
     }
     complete(tx, get_tx(tx, id)?)
 }

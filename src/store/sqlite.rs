@@ -424,6 +424,15 @@ impl Store for SqliteStore {
         self.write(move |tx| networks::connect(tx, server_id, &network_id, fixed_ip, &mac_prefix))
             .await
     }
+    async fn attach_floating_ip(
+        &self,
+        server_id: i64,
+        floating_id: i64,
+        mac_prefix: MacPrefix,
+    ) -> StoreResult<Nic> {
+        self.write(move |tx| networks::attach_floating(tx, server_id, floating_id, &mac_prefix))
+            .await
+    }
     async fn disconnect_server(
         &self,
         server_id: i64,

@@ -5,6 +5,8 @@
 //! POST /ports {"port": {"network_id", "device_id", "fixed_ips"?: [{"ip_address"}]}} → 201
 //! DELETE /ports/{id} → 204   (kamaki's `network disconnect` reads the server's attachments)
 //! ```
+//! A port on the public network is made only by attaching a floating IP the caller holds
+//! (`fixed_ips` naming it: kamaki's `ip attach`), and deleting it detaches the address.
 //! A port's status follows its server: BUILD while it builds, ACTIVE while it runs, DOWN
 //! while stopped, ERROR in error.
 
@@ -17,7 +19,11 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::networks::subnet_id;
-use crate::api::compute::networks::{connect, disconnect, object, opt_string, server_ref};
+use crate::api::compute::networks::{
+    connect, disconnect, object, opt_string, server_ref, visible_network,
+};
+use crate::api::compute::servers::changeable_server;
+use crate::domain::address::MacPrefix;
 use crate::domain::identity::Identity;
 use crate::domain::server::ServerStatus;
 use crate::domain::time;
@@ -27,7 +33,7 @@ use crate::http::body::JsonBody;
 use crate::http::fault::{ApiError, ApiResult};
 use crate::http::negotiate::json_response;
 use crate::http::routes::Routes;
-use crate::store::networks::Port;
+use crate::store::networks::{FloatingIp, Port};
 
 pub fn routes(r: Routes) -> Routes {
     r.get("/network/v2.0/ports", list)
@@ -112,6 +118,21 @@ async fn owned_port(state: &AppState, who: &Identity, id: &str) -> ApiResult<Por
         Some(p) if p.user_id == who.user.id => Ok(p),
         _ => Err(ApiError::not_found(format!("port {id} not found"))),
     }
+}
+
+/// The caller's floating IP with this address on this network, if it holds one.
+async fn held_ip(
+    state: &AppState,
+    who: &Identity,
+    network_id: &str,
+    address: &str,
+) -> ApiResult<Option<FloatingIp>> {
+    Ok(state
+        .store
+        .list_floating_ips(&who.user.id)
+        .await?
+        .into_iter()
+        .find(|f| f.network_id == network_id && f.address == address))
 }
 
 /// `GET /ports` and `/ports/detail` — 200 with every NIC of the caller's servers.
@@ -201,7 +222,24 @@ async fn create(
         ));
     }
     let ip = fixed_ip(&m, &network_id)?;
-    let nic = connect(&state, &who, &network_id, server, ip).await?;
+    let n = visible_network(&state, &who, &network_id).await?;
+    let nic = match (n.public, ip) {
+        // The one way onto a public network: with a floating IP the caller holds
+        // (kamaki's `ip attach`).
+        (true, Some(ip)) => {
+            let held = held_ip(&state, &who, &n.id, &ip.to_string()).await?;
+            let Some(f) = held else {
+                return Err(ApiError::forbidden(format!(
+                    "{ip} is not a floating IP of yours: reserve it first (POST /floatingips); \
+                     only held addresses can be attached on the public network"
+                )));
+            };
+            let s = changeable_server(&state, &who, &server.to_string()).await?;
+            let prefix = MacPrefix::parse(&state.config.mac_prefix).map_err(ApiError::internal)?;
+            state.store.attach_floating_ip(s.id, f.id, prefix).await?
+        }
+        _ => connect(&state, &who, &network_id, server, ip).await?,
+    };
     let port = owned_port(&state, &who, &nic.id).await?;
     Ok(json_response(
         StatusCode::CREATED,
@@ -230,6 +268,20 @@ async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let p = owned_port(&state, &who, &id).await?;
+    // A floating IP's port comes off the public network as it came on (kamaki's
+    // `ip detach`); the server's own public NIC stays protected.
+    if let Some(ip) = &p.nic.ipv4
+        && held_ip(&state, &who, &p.nic.network_id, ip)
+            .await?
+            .is_some()
+    {
+        let s = changeable_server(&state, &who, &p.nic.server_id.to_string()).await?;
+        state
+            .store
+            .disconnect_server(s.id, &p.nic.network_id, Some(p.nic.id.clone()))
+            .await?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     disconnect(
         &state,
         &who,
