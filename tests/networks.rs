@@ -1221,3 +1221,88 @@ fn floating_ips_attach_and_detach() {
         .unwrap();
     assert_eq!(r.status(), 204);
 }
+
+/// Attributes of every element named `tag` in `xml`, in document order.
+fn xml_elements(xml: &str, tag: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_str(xml);
+    let mut out = Vec::new();
+    loop {
+        match r.read_event().unwrap() {
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == tag.as_bytes() => {
+                out.push(
+                    e.attributes()
+                        .map(|a| {
+                            let a = a.unwrap();
+                            (
+                                String::from_utf8_lossy(a.key.as_ref()).into_owned(),
+                                a.unescape_value().unwrap().into_owned(),
+                            )
+                        })
+                        .collect(),
+                );
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Every attribute of the JSON detail view is in the XML one, with the same value (nulls as
+/// empty attributes; the public network's owner is absent), and the NICs likewise.
+#[test]
+fn xml_detail_matches_json_detail() {
+    let g = Gateway::start_with(fast());
+    let img = image(&g);
+    let a = Api {
+        g: &g,
+        token: g.user("alice", &[]),
+    };
+    let s = server(&a, &img, "s");
+    let net = active_net(
+        &a,
+        json!({"network": {"name": "a \"quoted\" <name>", "type": "CUSTOM", "cidr": "10.1.0.0/24",
+            "gateway": "10.1.0.1", "cidr6": "2001:db8:1::/64", "dhcp": false}}),
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            net_action(&a, &net, json!({"add": {"serverRef": s}})).status(),
+            202
+        );
+    }
+    let json = a.json(&format!("{NETS}/detail"));
+    let r = a.get(&format!("{NETS}/detail?xml"));
+    assert_eq!(r.status(), 200);
+    let xml = r.text().unwrap();
+    assert_well_formed(&xml);
+    let elements = xml_elements(&xml, "network");
+    let nets = json["networks"].as_array().unwrap();
+    assert_eq!(elements.len(), nets.len());
+    let nic_ids: Vec<String> = xml_elements(&xml, "nic")
+        .into_iter()
+        .map(|m| m["id"].clone())
+        .collect();
+    let mut json_nics = Vec::new();
+    for (n, x) in nets.iter().zip(&elements) {
+        for (k, v) in n.as_object().unwrap() {
+            let want = match v {
+                Value::String(s) => s.clone(),
+                Value::Bool(b) => b.to_string(),
+                Value::Null if k == "user_id" || k == "tenant_id" => {
+                    assert!(!x.contains_key(k), "{k} in {x:?}");
+                    continue;
+                }
+                Value::Null => String::new(),
+                Value::Array(list) => {
+                    json_nics.extend(list.iter().map(|i| i.as_str().unwrap().to_owned()));
+                    continue;
+                }
+                other => panic!("unexpected {k}: {other}"),
+            };
+            assert_eq!(x.get(k), Some(&want), "{k} of network {}", n["id"]);
+        }
+    }
+    assert_eq!(nic_ids, json_nics);
+    assert_eq!(json_nics.len(), 3);
+}
