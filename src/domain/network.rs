@@ -185,7 +185,8 @@ pub fn parse_gateway(raw: &str, net: Ipv4Net) -> Result<Ipv4Addr, Invalid> {
     Ok(gw)
 }
 
-fn parse_gateway6(raw: &str, net: Ipv6Net) -> Result<Ipv6Addr, Invalid> {
+/// An IPv6 gateway inside `net` that is not its subnet-router (network) address.
+pub fn parse_gateway6(raw: &str, net: Ipv6Net) -> Result<Ipv6Addr, Invalid> {
     let gw: Ipv6Addr = raw
         .trim()
         .parse()
@@ -263,6 +264,66 @@ pub fn validate(req: NetworkRequest, name_required: bool) -> Result<ValidNetwork
         gateway,
         gateway6,
     })
+}
+
+/// The gateway a subnet request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayChoice {
+    /// Not given: an IPv4 subnet's first host, as Neutron's; none for IPv6.
+    Default,
+    /// `null`: no gateway.
+    None,
+    Given(String),
+}
+
+/// A range to add to a network (a Neutron subnet), checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValidSubnet {
+    V4 {
+        net: Ipv4Net,
+        gateway: Option<Ipv4Addr>,
+    },
+    V6 {
+        net: Ipv6Net,
+        gateway: Option<Ipv6Addr>,
+    },
+}
+
+/// Checks a subnet request with the create request's range rules.
+pub fn validate_subnet(
+    version: u8,
+    cidr: &str,
+    gateway: GatewayChoice,
+) -> Result<ValidSubnet, Invalid> {
+    match version {
+        4 => {
+            let net = parse_cidr(cidr)?;
+            let gateway = match gateway {
+                GatewayChoice::Default => net.hosts().next(),
+                GatewayChoice::None => None,
+                GatewayChoice::Given(g) => Some(parse_gateway(&g, net)?),
+            };
+            Ok(ValidSubnet::V4 { net, gateway })
+        }
+        6 => {
+            let net = parse_cidr6(cidr)?;
+            let gateway = match gateway {
+                GatewayChoice::Default | GatewayChoice::None => None,
+                GatewayChoice::Given(g) => Some(parse_gateway6(&g, net)?),
+            };
+            Ok(ValidSubnet::V6 { net, gateway })
+        }
+        other => Err(Invalid::BadRequest(format!(
+            "ip_version must be 4 or 6, not {other}"
+        ))),
+    }
+}
+
+/// The server a NIC id (`nic-<server>-<n>`) belongs to.
+pub fn nic_server(nic_id: &str) -> Option<i64> {
+    let (server, n) = nic_id.strip_prefix("nic-")?.rsplit_once('-')?;
+    n.parse::<u32>().ok()?;
+    server.parse::<i64>().ok().filter(|s| *s > 0)
 }
 
 /// The addresses NICs get from `net`, as Neutron's `allocation_pools`: its host addresses
@@ -371,6 +432,46 @@ mod tests {
         let mut r = req("CUSTOM");
         r.cidr = Some(None);
         assert_eq!(validate(r, true).unwrap().cidr, None);
+    }
+
+    #[test]
+    fn subnets_and_nic_ids() {
+        let v = validate_subnet(4, "10.3.0.0/24", GatewayChoice::Default).unwrap();
+        assert_eq!(
+            v,
+            ValidSubnet::V4 {
+                net: "10.3.0.0/24".parse().unwrap(),
+                gateway: Some("10.3.0.1".parse().unwrap())
+            }
+        );
+        let v = validate_subnet(4, "10.3.0.0/24", GatewayChoice::None).unwrap();
+        assert!(matches!(v, ValidSubnet::V4 { gateway: None, .. }));
+        assert!(
+            validate_subnet(4, "10.3.0.0/24", GatewayChoice::Given("10.3.0.255".into())).is_err()
+        );
+        assert!(
+            validate_subnet(
+                6,
+                "2001:db8::/64",
+                GatewayChoice::Given("2001:db8::".into())
+            )
+            .is_err()
+        );
+        assert!(
+            validate_subnet(
+                6,
+                "2001:db8::/64",
+                GatewayChoice::Given("2001:db8::1".into())
+            )
+            .is_ok()
+        );
+        assert!(validate_subnet(5, "10.3.0.0/24", GatewayChoice::Default).is_err());
+        assert_eq!(nic_server("nic-42-1"), Some(42));
+        for bad in [
+            "nic-42", "eth0", "nic-x-1", "nic-42-x", "nic-0-1", "nic--1-2",
+        ] {
+            assert_eq!(nic_server(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -18,7 +18,9 @@ use serde_json::{Map, Value};
 use super::servers::{changeable_server, parse_server_id};
 use crate::domain::address::MacPrefix;
 use crate::domain::identity::Identity;
-use crate::domain::network::{Invalid, NetworkRequest, ValidNetwork, validate, validate_name};
+use crate::domain::network::{
+    Invalid, NetworkRequest, ValidNetwork, nic_server, validate, validate_name,
+};
 use crate::domain::time;
 use crate::http::AppState;
 use crate::http::auth::Caller;
@@ -505,15 +507,11 @@ async fn action(
         "remove" => {
             let (server, nic) = match args.get("attachment") {
                 Some(Value::String(nic)) => {
-                    let server = nic
-                        .strip_prefix("nic-")
-                        .and_then(|rest| rest.rsplit_once('-'))
-                        .and_then(|(s, _)| s.parse::<i64>().ok())
-                        .ok_or_else(|| {
-                            ApiError::bad_request(format!(
-                                "attachment '{nic}' is not a NIC id such as nic-42-1"
-                            ))
-                        })?;
+                    let server = nic_server(nic).ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "attachment '{nic}' is not a NIC id such as nic-42-1"
+                        ))
+                    })?;
                     (server, Some(nic.clone()))
                 }
                 Some(other) => {

@@ -17,8 +17,8 @@ use crate::api::compute::networks::{
     visible_network,
 };
 use crate::domain::network::{
-    Invalid, NetworkRequest, allocation_pools, parse_cidr, parse_cidr6, parse_gateway, validate,
-    validate_name,
+    GatewayChoice, NetworkRequest, ValidSubnet, allocation_pools, validate, validate_name,
+    validate_subnet,
 };
 use crate::domain::time;
 use crate::http::AppState;
@@ -291,49 +291,27 @@ async fn create_subnet(
             )));
         }
     };
+    let gateway = match m.get("gateway_ip") {
+        None => GatewayChoice::Default,
+        Some(Value::Null) => GatewayChoice::None,
+        Some(Value::String(g)) => GatewayChoice::Given(g.clone()),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "gateway_ip must be an address or null, not {other}"
+            )));
+        }
+    };
     let n = own_network(&state, &who, &net_id).await?;
-    let gateway = m.get("gateway_ip");
-    let change = if version == 4 {
-        let net = parse_cidr(&cidr).map_err(invalid)?;
-        let gateway = match gateway {
-            None => net.hosts().next(),
-            Some(Value::Null) => None,
-            Some(Value::String(g)) => Some(parse_gateway(g, net).map_err(invalid)?),
-            Some(other) => {
-                return Err(invalid(Invalid::BadRequest(format!(
-                    "gateway_ip must be an address or null, not {other}"
-                ))));
-            }
-        };
-        RangeChange::V4 {
+    let change = match validate_subnet(version, &cidr, gateway).map_err(invalid)? {
+        ValidSubnet::V4 { net, gateway } => RangeChange::V4 {
             cidr: net.to_string(),
             gateway: gateway.map(|g| g.to_string()),
             dhcp: opt_bool(&m, "enable_dhcp")?.unwrap_or(true),
-        }
-    } else {
-        let net = parse_cidr6(&cidr).map_err(invalid)?;
-        let gateway6 = match gateway {
-            None | Some(Value::Null) => None,
-            Some(Value::String(g)) => {
-                // The compute create request's rules, shared: inside, not the network address.
-                let req = NetworkRequest {
-                    kind: Some("CUSTOM".into()),
-                    cidr6: Some(net.to_string()),
-                    gateway6: Some(g.clone()),
-                    ..Default::default()
-                };
-                validate(req, false).map_err(invalid)?.gateway6
-            }
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "gateway_ip must be an address or null, not {other}"
-                )));
-            }
-        };
-        RangeChange::V6 {
+        },
+        ValidSubnet::V6 { net, gateway } => RangeChange::V6 {
             cidr6: net.to_string(),
-            gateway6: gateway6.map(|g| g.to_string()),
-        }
+            gateway6: gateway.map(|g| g.to_string()),
+        },
     };
     let n = state.store.add_network_range(&n.id, change).await?;
     let v = subnet_view(&n, version)
