@@ -513,4 +513,58 @@ mod tests {
         r.gateway6 = Some("2001:db8::1".into());
         assert!(validate(r, true).is_err(), "gateway6 without cidr6");
     }
+
+    proptest::proptest! {
+        /// For any range and gateway the rules accept, the pools are exactly the addresses
+        /// a NIC can get: the range's hosts less the gateway.
+        #[test]
+        fn accepted_ranges_have_consistent_pools(
+            addr in proptest::prelude::any::<u32>(),
+            prefix in 16u8..=30,
+            gw_offset in proptest::prelude::any::<u32>(),
+            with_gateway in proptest::prelude::any::<bool>(),
+        ) {
+            let net = Ipv4Net::new(Ipv4Addr::from(addr), prefix).unwrap().trunc();
+            let size = 1u32 << (32 - prefix);
+            let gw = Ipv4Addr::from(u32::from(net.network()) + gw_offset % size);
+            let mut r = NetworkRequest {
+                name: Some("n".into()),
+                kind: Some("CUSTOM".into()),
+                cidr: Some(Some(net.to_string())),
+                ..Default::default()
+            };
+            if with_gateway {
+                r.gateway = Some(gw.to_string());
+            }
+            match validate(r, true) {
+                Ok(v) => {
+                    let gateway = v.gateway;
+                    if let Some(g) = gateway {
+                        proptest::prop_assert!(net.contains(&g));
+                        proptest::prop_assert!(g != net.network() && g != net.broadcast());
+                    }
+                    let pools = allocation_pools(net, gateway);
+                    let total: u64 = pools
+                        .iter()
+                        .map(|(a, b)| u64::from(u32::from(*b) - u32::from(*a) + 1))
+                        .sum();
+                    proptest::prop_assert_eq!(
+                        total,
+                        crate::domain::address::ipv4_capacity(net, gateway)
+                    );
+                    for (a, b) in pools {
+                        proptest::prop_assert!(a > net.network() && b < net.broadcast());
+                        if let Some(g) = gateway {
+                            proptest::prop_assert!(!(a..=b).contains(&g));
+                        }
+                    }
+                }
+                Err(_) => {
+                    // Refused only for a gateway that is the network or broadcast address.
+                    proptest::prop_assert!(with_gateway);
+                    proptest::prop_assert!(gw == net.network() || gw == net.broadcast());
+                }
+            }
+        }
+    }
 }
