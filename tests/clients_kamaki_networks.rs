@@ -135,6 +135,12 @@ fn kamaki_network_commands() {
     let ids: Vec<&str> = r.lines().iter().map(|l| l.trim()).collect();
     assert_eq!(ids, [format!("nic-{s}-0"), port.clone()], "{}", r.report());
 
+    // port modify --name (PUT /ports/{id}, 200).
+    let r = k.run(&["port", "modify", &port, "--name", "eth1"]).ok();
+    assert_eq!(r.field("name"), "eth1");
+    let r = k.run(&["port", "list"]).ok();
+    r.expect_line(&format!("{port} eth1"));
+
     // A network in use can't go: kamaki explains.
     let r = k.run(&["network", "delete", &id]).failed();
     assert!(

@@ -787,6 +787,31 @@ fn the_neutron_view_shows_the_same_records() {
         net_action(&a, &id, json!({"add": {"serverRef": s}})).status(),
         202
     );
+    // Port names: given at creation or changed later (kamaki's `port modify --name`).
+    let path = format!("{NEUTRON}/ports/nic-{s}-1");
+    assert_eq!(port["name"], "");
+    let r = a.send(
+        Method::PUT,
+        &path,
+        json!({"port": {"network_id": id, "name": "eth1"}}),
+    );
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().unwrap()["port"]["name"], "eth1");
+    assert_eq!(a.json(&path)["port"]["name"], "eth1");
+    let r = a.send(
+        Method::PUT,
+        &path,
+        json!({"port": {"network_id": "public", "name": "x"}}),
+    );
+    fault(r, 400, "badRequest");
+    let r = a.send(
+        Method::PUT,
+        &path,
+        json!({"port": {"mac_address": "aa:00:00:00:00:99"}}),
+    );
+    fault(r, 400, "badRequest");
+    let r = b.send(Method::PUT, &path, json!({"port": {"name": "mine"}}));
+    fault(r, 404, "itemNotFound");
     let ports = a.json(&format!("{NEUTRON}/ports"))["ports"].clone();
     let ids: Vec<&str> = ports
         .as_array()

@@ -177,14 +177,17 @@ pub trait Store: Send + Sync + 'static {
     async fn pending_networks(&self) -> StoreResult<Vec<networks::Network>>;
     async fn delete_network(&self, id: &str) -> StoreResult<networks::NetworkDelete>;
     /// A new NIC between a live server and a live network, with fresh addresses (or the
-    /// IPv4 address asked for).
+    /// IPv4 address asked for), and the port name given.
     async fn connect_server(
         &self,
         server_id: i64,
         network_id: &str,
         fixed_ip: Option<std::net::Ipv4Addr>,
         mac_prefix: MacPrefix,
+        name: Option<String>,
     ) -> StoreResult<Nic>;
+    /// Names a port; false when there is no such NIC.
+    async fn set_port_name(&self, nic_id: &str, name: String) -> StoreResult<bool>;
     /// A NIC on the floating IP's network with its address, for the holder's server.
     async fn attach_floating_ip(
         &self,

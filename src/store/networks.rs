@@ -87,6 +87,8 @@ pub enum NetworkDelete {
 #[derive(Debug, Clone)]
 pub struct Port {
     pub nic: Nic,
+    /// Empty unless a name was given through the Neutron view.
+    pub name: String,
     pub user_id: String,
     pub project_id: String,
     pub server_status: ServerStatus,
@@ -334,6 +336,7 @@ pub fn connect(
     network_id: &str,
     fixed_ip: Option<Ipv4Addr>,
     prefix: &MacPrefix,
+    name: Option<&str>,
 ) -> StoreResult<Nic> {
     let live: bool = tx
         .query_row(
@@ -349,6 +352,9 @@ pub fn connect(
         )));
     }
     let nic = add_nic_with(tx, server_id, network_id, prefix, fixed_ip, false)?;
+    if let Some(name) = name {
+        set_port_name(tx, &nic.id, name)?;
+    }
     touch(tx, server_id)?;
     tx.execute(
         "UPDATE networks SET updated_at = ?2 WHERE id = ?1",
@@ -438,7 +444,10 @@ pub fn disconnect(
 }
 
 const PORT_COLUMNS: &str = "n.id, n.server_id, n.network_id, n.mac, n.ipv4, n.ipv6, \
-    n.firewall_profile, s.user_id, s.project_id, s.status, n.created_at";
+    n.firewall_profile, s.user_id, s.project_id, s.status, n.created_at, \
+    COALESCE(pn.name, '')";
+const PORT_FROM: &str = "nics n JOIN servers s ON s.id = n.server_id \
+    LEFT JOIN port_names pn ON pn.nic_id = n.id";
 
 fn port_from_row(r: &Row<'_>) -> rusqlite::Result<Port> {
     Ok(Port {
@@ -450,14 +459,40 @@ fn port_from_row(r: &Row<'_>) -> rusqlite::Result<Port> {
             .parse()
             .unwrap_or(ServerStatus::Unknown),
         created_at: ts(r.get(10)?),
+        name: r.get(11)?,
     })
+}
+
+/// Names a port (an empty name removes it); false when there is no such NIC.
+pub fn set_port_name(tx: &Transaction<'_>, nic_id: &str, name: &str) -> StoreResult<bool> {
+    let exists: bool = tx
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM nics WHERE id = ?1)",
+            [nic_id],
+            |r| r.get(0),
+        )
+        .map_err(map_err)?;
+    if !exists {
+        return Ok(false);
+    }
+    if name.is_empty() {
+        tx.execute("DELETE FROM port_names WHERE nic_id = ?1", [nic_id])
+    } else {
+        tx.execute(
+            "INSERT INTO port_names (nic_id, name) VALUES (?1, ?2)
+             ON CONFLICT(nic_id) DO UPDATE SET name = ?2",
+            params![nic_id, name],
+        )
+    }
+    .map_err(map_err)?;
+    Ok(true)
 }
 
 /// The NICs of the user's servers.
 pub fn ports(c: &Connection, user_id: &str) -> StoreResult<Vec<Port>> {
     let mut st = c
         .prepare_cached(&format!(
-            "SELECT {PORT_COLUMNS} FROM nics n JOIN servers s ON s.id = n.server_id
+            "SELECT {PORT_COLUMNS} FROM {PORT_FROM}
              WHERE s.user_id = ?1 ORDER BY n.server_id, n.ordinal"
         ))
         .map_err(map_err)?;
@@ -467,7 +502,7 @@ pub fn ports(c: &Connection, user_id: &str) -> StoreResult<Vec<Port>> {
 
 pub fn port(c: &Connection, id: &str) -> StoreResult<Option<Port>> {
     c.prepare_cached(&format!(
-        "SELECT {PORT_COLUMNS} FROM nics n JOIN servers s ON s.id = n.server_id WHERE n.id = ?1"
+        "SELECT {PORT_COLUMNS} FROM {PORT_FROM} WHERE n.id = ?1"
     ))
     .map_err(map_err)?
     .query_row([id], port_from_row)

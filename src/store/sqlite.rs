@@ -419,9 +419,24 @@ impl Store for SqliteStore {
         network_id: &str,
         fixed_ip: Option<Ipv4Addr>,
         mac_prefix: MacPrefix,
+        name: Option<String>,
     ) -> StoreResult<Nic> {
         let network_id = network_id.to_owned();
-        self.write(move |tx| networks::connect(tx, server_id, &network_id, fixed_ip, &mac_prefix))
+        self.write(move |tx| {
+            networks::connect(
+                tx,
+                server_id,
+                &network_id,
+                fixed_ip,
+                &mac_prefix,
+                name.as_deref(),
+            )
+        })
+        .await
+    }
+    async fn set_port_name(&self, nic_id: &str, name: String) -> StoreResult<bool> {
+        let nic_id = nic_id.to_owned();
+        self.write(move |tx| networks::set_port_name(tx, &nic_id, &name))
             .await
     }
     async fn attach_floating_ip(

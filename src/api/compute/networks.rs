@@ -184,13 +184,15 @@ pub async fn server_networks(
     Ok(out)
 }
 
-/// Connects the caller's server to the caller's network with a new NIC.
+/// Connects the caller's server to the caller's network with a new NIC (`name`: the port
+/// name the Neutron view was given).
 pub async fn connect(
     state: &AppState,
     who: &Identity,
     network_id: &str,
     server_id: i64,
     fixed_ip: Option<Ipv4Addr>,
+    name: Option<String>,
 ) -> ApiResult<Nic> {
     let n = own_network(state, who, network_id).await?;
     if n.status == crate::domain::network::NetworkStatus::Error {
@@ -202,7 +204,7 @@ pub async fn connect(
     let prefix = MacPrefix::parse(&state.config.mac_prefix).map_err(ApiError::internal)?;
     Ok(state
         .store
-        .connect_server(s.id, &n.id, fixed_ip, prefix)
+        .connect_server(s.id, &n.id, fixed_ip, prefix, name)
         .await?)
 }
 
@@ -502,7 +504,7 @@ async fn action(
     match name.as_str() {
         "add" => {
             let server = server_ref(args.get("serverRef"), "serverRef")?;
-            connect(&state, &who, &id, server, None).await?;
+            connect(&state, &who, &id, server, None, None).await?;
         }
         "remove" => {
             let (server, nic) = match args.get("attachment") {

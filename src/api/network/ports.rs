@@ -1,5 +1,5 @@
 //! Neutron ports — the NICs of the caller's servers: `GET /ports`, `GET /ports/detail`,
-//! `POST /ports`, `GET|DELETE /ports/{id}`.
+//! `POST /ports`, `GET|PUT|DELETE /ports/{id}`.
 //!
 //! ```text
 //! POST /ports {"port": {"network_id", "device_id", "fixed_ips"?: [{"ip_address"}]}} → 201
@@ -40,6 +40,7 @@ pub fn routes(r: Routes) -> Routes {
         .get("/network/v2.0/ports/detail", list)
         .post("/network/v2.0/ports", create)
         .get("/network/v2.0/ports/{port_id}", show)
+        .put("/network/v2.0/ports/{port_id}", update)
         .delete("/network/v2.0/ports/{port_id}", delete)
 }
 
@@ -63,7 +64,7 @@ struct FixedIp<'a> {
 #[derive(Serialize)]
 pub struct PortView<'a> {
     id: &'a str,
-    name: &'static str,
+    name: &'a str,
     network_id: &'a str,
     device_id: String,
     device_owner: &'static str,
@@ -96,7 +97,7 @@ pub fn port_view(p: &Port) -> PortView<'_> {
     }
     PortView {
         id: &n.id,
-        name: "",
+        name: &p.name,
         network_id: &n.network_id,
         device_id: n.server_id.to_string(),
         device_owner: "vm",
@@ -208,11 +209,7 @@ async fn create(
         ));
     }
     let server = server_ref(m.get("device_id"), "device_id")?;
-    if let Some(name) = opt_string(&m, "name")? {
-        return Err(ApiError::bad_request(format!(
-            "ports have no names here ('{name}'): leave \"name\" out"
-        )));
-    }
+    let name = opt_string(&m, "name")?.map(port_name).transpose()?;
     if m.get("security_groups")
         .and_then(Value::as_array)
         .is_some_and(|g| !g.is_empty())
@@ -236,9 +233,13 @@ async fn create(
             };
             let s = changeable_server(&state, &who, &server.to_string()).await?;
             let prefix = MacPrefix::parse(&state.config.mac_prefix).map_err(ApiError::internal)?;
-            state.store.attach_floating_ip(s.id, f.id, prefix).await?
+            let nic = state.store.attach_floating_ip(s.id, f.id, prefix).await?;
+            if let Some(name) = name {
+                state.store.set_port_name(&nic.id, name).await?;
+            }
+            nic
         }
-        _ => connect(&state, &who, &network_id, server, ip).await?,
+        _ => connect(&state, &who, &network_id, server, ip, name).await?,
     };
     let port = owned_port(&state, &who, &nic.id).await?;
     Ok(json_response(
@@ -253,6 +254,64 @@ async fn show(
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    let p = owned_port(&state, &who, &id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"port": port_view(&p)}),
+    ))
+}
+
+/// A port name: at most 255 characters, no control characters.
+fn port_name(name: String) -> ApiResult<String> {
+    let name = name.trim().to_owned();
+    if name.chars().count() > 255 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "a port name is at most 255 characters, without control characters",
+        ));
+    }
+    Ok(name)
+}
+
+/// `PUT /ports/{id}` `{"port": {"name", "network_id"?}}` — 200 with the port (kamaki's
+/// `port modify --name`, which sends the port's `network_id` along). Only the name changes.
+async fn update(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Map<String, Value>>,
+) -> ApiResult<Response> {
+    let p = owned_port(&state, &who, &id).await?;
+    let m = object(body, "port")?;
+    if let Some(net) = opt_string(&m, "network_id")?
+        && net != p.nic.network_id
+    {
+        return Err(ApiError::bad_request(format!(
+            "port {id} is on network {}: a port cannot move to {net}",
+            p.nic.network_id
+        )));
+    }
+    if let Some(key) = m
+        .keys()
+        .find(|k| !["name", "network_id", "admin_state_up"].contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(format!(
+            "'{key}' cannot be changed: only a port's name can"
+        )));
+    }
+    if let Some(name) = m.get("name") {
+        let name = match name {
+            Value::String(s) => port_name(s.clone())?,
+            Value::Null => String::new(),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "\"name\" must be a string, not {other}"
+                )));
+            }
+        };
+        if !state.store.set_port_name(&p.nic.id, name).await? {
+            return Err(ApiError::not_found(format!("port {id} not found")));
+        }
+    }
     let p = owned_port(&state, &who, &id).await?;
     Ok(json_response(
         StatusCode::OK,

@@ -19,3 +19,9 @@ CREATE TABLE floating_ips (
 );
 CREATE UNIQUE INDEX floating_ips_address ON floating_ips(network_id, address);
 CREATE INDEX floating_ips_user ON floating_ips(user_id);
+
+-- The names users give ports (NICs) through the Neutron view; most NICs have none.
+CREATE TABLE port_names (
+    nic_id TEXT PRIMARY KEY REFERENCES nics(id) ON DELETE CASCADE,
+    name   TEXT NOT NULL
+);
