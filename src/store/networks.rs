@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::servers::{add_nic_with, nic_from_row, touch};
+use super::servers::{add_nic_with, nic_from_row, touch, used_ipv4};
 use super::sqlite::map_err;
 use super::{Nic, StoreError, StoreResult};
 use crate::domain::address::{MacPrefix, free_ipv4};
@@ -579,17 +579,7 @@ pub fn create_floating(
         .and_then(|c| c.parse::<ipnet::Ipv4Net>().ok())
         .ok_or_else(|| StoreError::Conflict(format!("network {network_id} has no IPv4 range")))?;
     let gw: Option<Ipv4Addr> = gateway.as_deref().and_then(|g| g.parse().ok());
-    let mut st = tx
-        .prepare_cached(
-            "SELECT ipv4 FROM nics WHERE network_id = ?1 AND ipv4 IS NOT NULL
-             UNION ALL SELECT address FROM floating_ips WHERE network_id = ?1",
-        )
-        .map_err(map_err)?;
-    let used: std::collections::HashSet<Ipv4Addr> = st
-        .query_map([network_id], |r| r.get::<_, String>(0))
-        .map_err(map_err)?
-        .filter_map(|r| r.ok().and_then(|s| s.parse().ok()))
-        .collect();
+    let used = used_ipv4(tx, network_id)?;
     let ip = match address {
         Some(ip) => {
             if !net.contains(&ip) || ip == net.network() || ip == net.broadcast() || Some(ip) == gw

@@ -194,7 +194,7 @@ pub fn add_nic(
 
 /// The IPv4 addresses of `network_id` no new NIC may take: those of its NICs and the
 /// floating IPs held on it.
-fn used_ipv4(tx: &Transaction<'_>, network_id: &str) -> StoreResult<HashSet<Ipv4Addr>> {
+pub(super) fn used_ipv4(tx: &Transaction<'_>, network_id: &str) -> StoreResult<HashSet<Ipv4Addr>> {
     let mut st = tx
         .prepare_cached(
             "SELECT ipv4 FROM nics WHERE network_id = ?1 AND ipv4 IS NOT NULL
