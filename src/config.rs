@@ -67,6 +67,10 @@ pub struct Config {
     pub public_cidr: String,
     /// IPv6 /64 of the `public` network; empty for none.
     pub public_cidr6: String,
+    /// Networks one user may have (deleted ones do not count).
+    pub network_quota: u32,
+    /// Floating IPs one user may hold.
+    pub floating_ip_quota: u32,
     /// Compute backend: `simulated` (or `auto`, which picks QEMU when it is installed, once
     /// the QEMU driver exists).
     pub backend: String,
@@ -110,6 +114,8 @@ impl Default for Config {
             mac_prefix: "aa:00:00".into(),
             public_cidr: "10.128.0.0/16".into(),
             public_cidr6: "2001:db8:128::/64".into(),
+            network_quota: 10,
+            floating_ip_quota: 5,
             backend: "auto".into(),
             simulated_build_secs: 5.0,
             simulated_op_secs: 2.0,
@@ -174,6 +180,9 @@ impl Config {
             if net.prefix_len() > 64 {
                 anyhow::bail!("public_cidr6 must be a /64 or shorter: addresses are EUI-64");
             }
+        }
+        if self.network_quota > 100_000 || self.floating_ip_quota > 100_000 {
+            anyhow::bail!("network_quota and floating_ip_quota must be at most 100000");
         }
         if !["auto", "simulated"].contains(&self.backend.as_str()) {
             anyhow::bail!("backend '{}' must be auto or simulated", self.backend);

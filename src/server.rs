@@ -145,6 +145,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let backend: Arc<dyn crate::backend::ComputeBackend> = Arc::new(simulated);
     crate::backend::reconciler::reconcile_at_start(&store, &backend).await?;
+    crate::backend::networks::activate_pending(&store, &backend).await?;
     let reconciler = crate::backend::reconciler::spawn(
         store.clone(),
         events_rx,

@@ -9,6 +9,7 @@ pub mod compute;
 pub mod identity;
 pub mod image;
 pub mod plankton;
+pub mod network;
 pub mod versions;
 
 use std::time::Duration;
@@ -104,6 +105,7 @@ pub fn build(cfg: &Config) -> (Router<AppState>, Vec<RouteInfo>) {
         ))
         .merge(compute_stack(identity::routes(), true, cfg, &mut all))
         .merge(compute_stack(compute::routes(), true, cfg, &mut all))
+        .merge(compute_stack(network::routes(), true, cfg, &mut all))
         .merge(compute_stack(
             compute::public_routes(),
             false,

@@ -17,6 +17,7 @@
 //! [`crate::domain::server::apply`]. The channel is unbounded so that a slow write to the
 //! store never stalls a driver's timers; events are few (a build's progress is 21 of them).
 
+pub mod networks;
 pub mod reconciler;
 pub mod simulated;
 
@@ -84,6 +85,16 @@ pub struct NicSpec {
     pub mac: String,
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
+}
+
+/// A network to make ready: its id and ranges, as the gateway recorded them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSpec {
+    pub id: String,
+    pub kind: String,
+    pub cidr: Option<ipnet::Ipv4Net>,
+    pub cidr6: Option<ipnet::Ipv6Net>,
+    pub dhcp: bool,
 }
 
 /// A file to inject into the guest (`personality` of `POST /servers`).
@@ -197,6 +208,15 @@ pub trait ComputeBackend: Send + Sync {
         Err(BackendError::Unavailable(format!(
             "this backend cannot take on server {id}"
         )))
+    }
+
+    /// Makes a network ready for NICs (a bridge, a VLAN…); `Ok` means it is ready, and the
+    /// network goes from PENDING to ACTIVE ([`networks::activate`]). The default is for
+    /// drivers whose guests need nothing per network: the simulated driver's guests live in
+    /// memory, so there is nothing to make.
+    async fn ensure_network(&self, spec: NetworkSpec) -> Result<(), BackendError> {
+        let _ = spec;
+        Ok(())
     }
 
     /// Issues the command for a task [`crate::domain::server::request`] returned. A build

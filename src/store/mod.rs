@@ -7,6 +7,7 @@
 mod flavors;
 mod identity;
 mod images;
+pub mod networks;
 pub mod servers;
 pub mod sqlite;
 mod stats;
@@ -148,6 +149,72 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     async fn purge_deleted_servers(&self, before: Timestamp) -> StoreResult<u64>;
     async fn live_servers(&self) -> StoreResult<Vec<Server>>;
+
+    // networks
+    /// A PENDING network owned by the user (Limit past `quota` live networks).
+    async fn create_network(
+        &self,
+        new: networks::NewNetwork,
+        quota: u32,
+    ) -> StoreResult<networks::Network>;
+    /// A live network with its attachments.
+    async fn get_network(&self, id: &str) -> StoreResult<Option<networks::Network>>;
+    /// The public network and the user's live networks.
+    async fn list_networks(&self, user_id: &str) -> StoreResult<Vec<networks::Network>>;
+    async fn rename_network(&self, id: &str, name: String) -> StoreResult<bool>;
+    /// Gives a network the IPv4 or IPv6 range it lacks (a Neutron subnet).
+    async fn add_network_range(
+        &self,
+        id: &str,
+        change: networks::RangeChange,
+    ) -> StoreResult<networks::Network>;
+    async fn set_network_status(
+        &self,
+        id: &str,
+        from: crate::domain::network::NetworkStatus,
+        to: crate::domain::network::NetworkStatus,
+    ) -> StoreResult<bool>;
+    async fn pending_networks(&self) -> StoreResult<Vec<networks::Network>>;
+    async fn delete_network(&self, id: &str) -> StoreResult<networks::NetworkDelete>;
+    /// A new NIC between a live server and a live network, with fresh addresses (or the
+    /// IPv4 address asked for), and the port name given.
+    async fn connect_server(
+        &self,
+        server_id: i64,
+        network_id: &str,
+        fixed_ip: Option<std::net::Ipv4Addr>,
+        mac_prefix: MacPrefix,
+        name: Option<String>,
+    ) -> StoreResult<Nic>;
+    /// Names a port; false when there is no such NIC.
+    async fn set_port_name(&self, nic_id: &str, name: String) -> StoreResult<bool>;
+    /// A NIC on the floating IP's network with its address, for the holder's server.
+    async fn attach_floating_ip(
+        &self,
+        server_id: i64,
+        floating_id: i64,
+        mac_prefix: MacPrefix,
+    ) -> StoreResult<Nic>;
+    /// Removes the named NIC, or every NIC between the server and the network.
+    async fn disconnect_server(
+        &self,
+        server_id: i64,
+        network_id: &str,
+        nic: Option<String>,
+    ) -> StoreResult<Vec<Nic>>;
+    async fn list_ports(&self, user_id: &str) -> StoreResult<Vec<networks::Port>>;
+    async fn get_port(&self, id: &str) -> StoreResult<Option<networks::Port>>;
+    async fn create_floating_ip(
+        &self,
+        user_id: &str,
+        project_id: &str,
+        network_id: &str,
+        address: Option<std::net::Ipv4Addr>,
+        quota: u32,
+    ) -> StoreResult<networks::FloatingIp>;
+    async fn list_floating_ips(&self, user_id: &str) -> StoreResult<Vec<networks::FloatingIp>>;
+    async fn get_floating_ip(&self, id: i64) -> StoreResult<Option<networks::FloatingIp>>;
+    async fn delete_floating_ip(&self, id: i64) -> StoreResult<bool>;
 
     /// The deployment's secret for signing the stats graphs' URLs: 32 random bytes made on
     /// first use, once even under concurrent calls, and kept across restarts.
@@ -346,6 +413,9 @@ pub struct NewServer {
     pub flavor_id: i64,
     pub image_id: String,
     pub metadata: BTreeMap<String, String>,
+    /// NICs to make besides the public one, in order: network id and the IPv4 address asked
+    /// for (`networks` of the create request, checked by the caller for ownership).
+    pub networks: Vec<(String, Option<std::net::Ipv4Addr>)>,
 }
 
 /// One page of a user's servers.

@@ -114,7 +114,7 @@ fn server_from_row(r: &Row<'_>) -> rusqlite::Result<Server> {
     })
 }
 
-fn nic_from_row(r: &Row<'_>) -> rusqlite::Result<Nic> {
+pub(super) fn nic_from_row(r: &Row<'_>) -> rusqlite::Result<Nic> {
     Ok(Nic {
         id: r.get(0)?,
         server_id: r.get(1)?,
@@ -189,6 +189,38 @@ pub fn add_nic(
     network_id: &str,
     prefix: &MacPrefix,
 ) -> StoreResult<Nic> {
+    add_nic_with(tx, server_id, network_id, prefix, None, false)
+}
+
+/// The IPv4 addresses of `network_id` no new NIC may take: those of its NICs and the
+/// floating IPs held on it.
+pub(super) fn used_ipv4(tx: &Transaction<'_>, network_id: &str) -> StoreResult<HashSet<Ipv4Addr>> {
+    let mut st = tx
+        .prepare_cached(
+            "SELECT ipv4 FROM nics WHERE network_id = ?1 AND ipv4 IS NOT NULL
+             UNION ALL SELECT address FROM floating_ips WHERE network_id = ?1",
+        )
+        .map_err(map_err)?;
+    let used = st
+        .query_map([network_id], |r| r.get::<_, String>(0))
+        .map_err(map_err)?
+        .filter_map(|r| r.ok().and_then(|s| s.parse().ok()))
+        .collect();
+    Ok(used)
+}
+
+/// [`add_nic`], with the IPv4 address the caller asked for (`fixed_ip`): it must be a host
+/// address of the range, not the gateway, and free (Conflict otherwise). `held`: the
+/// address is a floating IP the server's owner holds (checked by the caller), so only
+/// another NIC using it counts.
+pub fn add_nic_with(
+    tx: &Transaction<'_>,
+    server_id: i64,
+    network_id: &str,
+    prefix: &MacPrefix,
+    fixed_ip: Option<Ipv4Addr>,
+    held: bool,
+) -> StoreResult<Nic> {
     let (cidr, cidr6, gateway): (Option<String>, Option<String>, Option<String>) = tx
         .query_row(
             "SELECT cidr, cidr6, gateway FROM networks WHERE id = ?1 AND deleted_at IS NULL",
@@ -199,21 +231,42 @@ pub fn add_nic(
         .map_err(map_err)?
         .ok_or_else(|| StoreError::NotFound(format!("network {network_id} not found")))?;
     let mac = next_mac(tx, prefix)?;
-    let ipv4 = match cidr
+    let net = cidr
         .as_deref()
-        .and_then(|c| c.parse::<ipnet::Ipv4Net>().ok())
-    {
-        None => None,
-        Some(net) => {
-            let mut st = tx
-                .prepare_cached("SELECT ipv4 FROM nics WHERE network_id = ?1 AND ipv4 IS NOT NULL")
-                .map_err(map_err)?;
-            let used: HashSet<Ipv4Addr> = st
-                .query_map([network_id], |r| r.get::<_, String>(0))
+        .and_then(|c| c.parse::<ipnet::Ipv4Net>().ok());
+    let gw: Option<Ipv4Addr> = gateway.as_deref().and_then(|g| g.parse().ok());
+    let ipv4 = match (net, fixed_ip) {
+        (None, None) => None,
+        (None, Some(ip)) => {
+            return Err(StoreError::Conflict(format!(
+                "network {network_id} has no IPv4 range: {ip} cannot be given"
+            )));
+        }
+        (Some(net), Some(ip)) => {
+            if !net.contains(&ip) || ip == net.network() || ip == net.broadcast() {
+                return Err(StoreError::Conflict(format!(
+                    "{ip} is not a host address of network {network_id} ({net})"
+                )));
+            }
+            let taken = if held {
+                tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM nics WHERE network_id = ?1 AND ipv4 = ?2)",
+                    params![network_id, ip.to_string()],
+                    |r| r.get::<_, bool>(0),
+                )
                 .map_err(map_err)?
-                .filter_map(|r| r.ok().and_then(|s| s.parse().ok()))
-                .collect();
-            let gw = gateway.as_deref().and_then(|g| g.parse().ok());
+            } else {
+                used_ipv4(tx, network_id)?.contains(&ip)
+            };
+            if Some(ip) == gw || taken {
+                return Err(StoreError::Conflict(format!(
+                    "{ip} is already in use on network {network_id}"
+                )));
+            }
+            Some(ip.to_string())
+        }
+        (Some(net), None) => {
+            let used = used_ipv4(tx, network_id)?;
             let ip = free_ipv4(net, gw, &used).ok_or_else(|| {
                 StoreError::Limit(format!(
                     "network {network_id} has no free IPv4 address left in {net}"
@@ -227,13 +280,23 @@ pub fn add_nic(
         .and_then(|c| c.parse::<ipnet::Ipv6Net>().ok())
         .and_then(|net| eui64(net, &mac))
         .map(|ip| ip.to_string());
+    // Ordinals come from a per-server counter, so a NIC id is never handed out twice.
     let ordinal: i64 = tx
         .query_row(
-            "SELECT COALESCE(MAX(ordinal) + 1, 0) FROM nics WHERE server_id = ?1",
+            "SELECT MAX(s.next_nic, COALESCE((SELECT MAX(ordinal) + 1 FROM nics
+                 WHERE server_id = s.id), 0))
+             FROM servers s WHERE s.id = ?1",
             [server_id],
             |r| r.get(0),
         )
-        .map_err(map_err)?;
+        .optional()
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("server {server_id} not found")))?;
+    tx.execute(
+        "UPDATE servers SET next_nic = ?2 WHERE id = ?1",
+        params![server_id, ordinal + 1],
+    )
+    .map_err(map_err)?;
     let id = format!("nic-{server_id}-{ordinal}");
     tx.execute(
         "INSERT INTO nics (id, server_id, network_id, ordinal, mac, ipv4, ipv6, created_at)
@@ -304,6 +367,9 @@ pub fn create(
         .map_err(map_err)?;
     }
     add_nic(tx, id, PUBLIC_NETWORK, prefix)?;
+    for (network, fixed_ip) in &new.networks {
+        add_nic_with(tx, id, network, prefix, *fixed_ip, false)?;
+    }
     complete(tx, get_tx(tx, id)?)
 }
 
@@ -424,7 +490,7 @@ pub fn changed_since(c: &Connection, user_id: &str, since: &Timestamp) -> StoreR
     .map_err(map_err)
 }
 
-fn touch(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
+pub fn touch(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
     tx.execute(
         "UPDATE servers SET updated_at = ?2 WHERE id = ?1",
         params![id, time::db(&time::now())],

@@ -16,16 +16,18 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
 use super::{
-    FinishedUpload, ImageQuery, NewServer, Server, ServerQuery, Store, StoreError, StoreResult,
-    flavors, identity, images, servers,
+    FinishedUpload, ImageQuery, NewServer, Nic, Server, ServerQuery, Store, StoreError,
+    StoreResult, flavors, identity, images, networks, servers,
 };
 use crate::domain::address::MacPrefix;
 use crate::domain::flavor::{Flavor, NewFlavor};
 use crate::domain::identity::{NewUser, User};
 use crate::domain::image::{Image, ImageStatus, Member, MemberStatus};
+use crate::domain::network::NetworkStatus;
 use crate::domain::server::Diagnostic;
 use crate::domain::time::Timestamp;
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -34,6 +36,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0001_init.sql")),
         M::up(include_str!("migrations/0002_images.sql")),
         M::up(include_str!("migrations/0003_servers.sql")),
+        M::up(include_str!("migrations/0004_networks.sql")),
     ])
 }
 
@@ -362,6 +365,133 @@ impl Store for SqliteStore {
     }
     async fn live_servers(&self) -> StoreResult<Vec<Server>> {
         self.read(servers::live).await
+    }
+
+    async fn create_network(
+        &self,
+        new: networks::NewNetwork,
+        quota: u32,
+    ) -> StoreResult<networks::Network> {
+        self.write(move |tx| networks::create(tx, &new, quota))
+            .await
+    }
+    async fn get_network(&self, id: &str) -> StoreResult<Option<networks::Network>> {
+        let id = id.to_owned();
+        self.read(move |c| networks::get(c, &id)).await
+    }
+    async fn list_networks(&self, user_id: &str) -> StoreResult<Vec<networks::Network>> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| networks::list(c, &user_id)).await
+    }
+    async fn rename_network(&self, id: &str, name: String) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |tx| networks::rename(tx, &id, &name)).await
+    }
+    async fn add_network_range(
+        &self,
+        id: &str,
+        change: networks::RangeChange,
+    ) -> StoreResult<networks::Network> {
+        let id = id.to_owned();
+        self.write(move |tx| networks::add_range(tx, &id, &change))
+            .await
+    }
+    async fn set_network_status(
+        &self,
+        id: &str,
+        from: NetworkStatus,
+        to: NetworkStatus,
+    ) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |tx| networks::set_status(tx, &id, from, to))
+            .await
+    }
+    async fn pending_networks(&self) -> StoreResult<Vec<networks::Network>> {
+        self.read(networks::pending).await
+    }
+    async fn delete_network(&self, id: &str) -> StoreResult<networks::NetworkDelete> {
+        let id = id.to_owned();
+        self.write(move |tx| networks::delete(tx, &id)).await
+    }
+    async fn connect_server(
+        &self,
+        server_id: i64,
+        network_id: &str,
+        fixed_ip: Option<Ipv4Addr>,
+        mac_prefix: MacPrefix,
+        name: Option<String>,
+    ) -> StoreResult<Nic> {
+        let network_id = network_id.to_owned();
+        self.write(move |tx| {
+            networks::connect(
+                tx,
+                server_id,
+                &network_id,
+                fixed_ip,
+                &mac_prefix,
+                name.as_deref(),
+            )
+        })
+        .await
+    }
+    async fn set_port_name(&self, nic_id: &str, name: String) -> StoreResult<bool> {
+        let nic_id = nic_id.to_owned();
+        self.write(move |tx| networks::set_port_name(tx, &nic_id, &name))
+            .await
+    }
+    async fn attach_floating_ip(
+        &self,
+        server_id: i64,
+        floating_id: i64,
+        mac_prefix: MacPrefix,
+    ) -> StoreResult<Nic> {
+        self.write(move |tx| networks::attach_floating(tx, server_id, floating_id, &mac_prefix))
+            .await
+    }
+    async fn disconnect_server(
+        &self,
+        server_id: i64,
+        network_id: &str,
+        nic: Option<String>,
+    ) -> StoreResult<Vec<Nic>> {
+        let network_id = network_id.to_owned();
+        self.write(move |tx| networks::disconnect(tx, server_id, &network_id, nic.as_deref()))
+            .await
+    }
+    async fn list_ports(&self, user_id: &str) -> StoreResult<Vec<networks::Port>> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| networks::ports(c, &user_id)).await
+    }
+    async fn get_port(&self, id: &str) -> StoreResult<Option<networks::Port>> {
+        let id = id.to_owned();
+        self.read(move |c| networks::port(c, &id)).await
+    }
+    async fn create_floating_ip(
+        &self,
+        user_id: &str,
+        project_id: &str,
+        network_id: &str,
+        address: Option<Ipv4Addr>,
+        quota: u32,
+    ) -> StoreResult<networks::FloatingIp> {
+        let (u, p, n) = (
+            user_id.to_owned(),
+            project_id.to_owned(),
+            network_id.to_owned(),
+        );
+        self.write(move |tx| networks::create_floating(tx, &u, &p, &n, address, quota))
+            .await
+    }
+    async fn list_floating_ips(&self, user_id: &str) -> StoreResult<Vec<networks::FloatingIp>> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| networks::floatings(c, &user_id)).await
+    }
+    async fn get_floating_ip(&self, id: i64) -> StoreResult<Option<networks::FloatingIp>> {
+        self.read(move |c| networks::floating(c, id)).await
+    }
+    async fn delete_floating_ip(&self, id: i64) -> StoreResult<bool> {
+        self.write(move |tx| networks::delete_floating(tx, id))
+            .await
     }
 
     async fn stats_secret(&self) -> StoreResult<Vec<u8>> {

@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod flavors;
 pub mod images;
+pub mod networks;
 pub mod servers;
 pub mod stats;
 
@@ -12,7 +13,8 @@ use crate::http::routes::Routes;
 /// Authenticated compute routes.
 pub fn routes() -> Routes {
     let r = images::routes(flavors::routes(Routes::new()));
-    stats::routes(actions::routes(servers::routes(r)))
+    let r = stats::routes(actions::routes(servers::routes(r)));
+    networks::routes(r)
 }
 
 /// Compute routes without `X-Auth-Token`: the stats graphs, which carry a signature.

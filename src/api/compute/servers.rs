@@ -533,6 +533,9 @@ struct CreateServer {
     metadata: Option<Map<String, Value>>,
     #[serde(default)]
     personality: Option<Vec<Personality>>,
+    /// `[{"uuid": NET, "fixed_ip"?: IP}]` (kamaki's `--network NET[,IP]`).
+    #[serde(default)]
+    networks: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -736,6 +739,7 @@ async fn create(
             cfg.server_max_metadata
         )));
     }
+    let networks = super::networks::server_networks(&state, &who, req.networks).await?;
     let prefix = MacPrefix::parse(&cfg.mac_prefix).map_err(ApiError::internal)?;
     let server = state
         .store
@@ -747,6 +751,7 @@ async fn create(
                 flavor_id,
                 image_id: image.id.clone(),
                 metadata,
+                networks,
             },
             cfg.server_quota,
             prefix,
