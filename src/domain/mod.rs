@@ -5,5 +5,6 @@ pub mod address;
 pub mod flavor;
 pub mod identity;
 pub mod image;
+pub mod metadefs;
 pub mod server;
 pub mod time;
