@@ -57,6 +57,9 @@ pub struct Config {
     pub metadefs_list_default_limit: u32,
     /// Largest page size of metadefs namespace lists (Glance's `api_limit_max`).
     pub metadefs_list_max_limit: u32,
+    /// Check image property values on create and patch against the metadata definitions
+    /// associated with OS::Glance::Image.
+    pub metadefs_validate_image_properties: bool,
     /// Servers one user may have (deleted ones do not count).
     pub server_quota: u32,
     /// Metadata items one server may have.
@@ -109,6 +112,7 @@ impl Default for Config {
             property_protections_file: None,
             metadefs_list_default_limit: 25,
             metadefs_list_max_limit: 1000,
+            metadefs_validate_image_properties: false,
             server_quota: 20,
             server_max_metadata: 128,
             server_max_personality: 5,

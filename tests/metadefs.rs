@@ -908,3 +908,92 @@ fn errors_are_in_the_language_asked_for() {
     let m = el.get(&format!("{NS}?sort_key=bad")).error(400);
     assert!(m.starts_with("το sort_key 'bad'"), "{m}");
 }
+
+/// The operator switch `metadefs_validate_image_properties`: image property values must
+/// satisfy the catalog's definitions for OS::Glance::Image, prefixes included.
+#[test]
+fn image_properties_follow_the_catalog_when_the_operator_asks() {
+    const PATCH: &str = "application/openstack-images-v2.1-json-patch";
+    let catalog = json!({"namespace": "OS::Compute::CPU", "visibility": "public",
+        "resource_type_associations": [{"name": "OS::Glance::Image", "prefix": "hw_"},
+                                       {"name": "OS::Nova::Flavor", "prefix": "hw:"}],
+        "properties": {
+            "cpu_cores": {"type": "integer", "minimum": 1, "maximum": 64},
+            "cpu_policy": {"type": "string", "enum": ["shared", "dedicated"]}},
+        "objects": [{"name": "Watchdog", "properties": {
+            "watchdog_action": {"type": "string", "enum": ["reset", "poweroff"]}}}]});
+    let create = |g: &Gateway, token: &str, props: Value| {
+        let mut body = json!({"name": "img", "disk_format": "raw", "container_format": "bare"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(props.as_object().unwrap().clone());
+        Api::new(g, token).post("/image/v2/images", body)
+    };
+
+    let g = Gateway::start_with(
+        Options::default().env("CYCLADES_METADEFS_VALIDATE_IMAGE_PROPERTIES", "true"),
+    );
+    let admin = g.admin_token();
+    Api::new(&g, &admin).post(NS, catalog.clone()).ok(201);
+    let alice = g.user("alice", &[]);
+    let m = create(&g, &alice, json!({"hw_cpu_cores": "0"})).error(400);
+    assert!(
+        m.contains("hw_cpu_cores") && m.contains("minimum") && m.contains("OS::Compute::CPU"),
+        "{m}"
+    );
+    let m = create(&g, &alice, json!({"hw_cpu_cores": "many"})).error(400);
+    assert!(m.contains("not an integer"), "{m}");
+    let m = create(&g, &alice, json!({"hw_watchdog_action": "explode"})).error(400);
+    assert!(
+        m.contains("OS::Compute::CPU/Watchdog") && m.contains("poweroff"),
+        "{m}"
+    );
+    // Unprefixed names, other resource types' prefixes and unknown properties are free.
+    let img = create(
+        &g,
+        &alice,
+        json!({"hw_cpu_cores": "8", "cpu_cores": "0", "hw:cpu_cores": "0", "other": "x"}),
+    )
+    .ok(201);
+    let id = img["id"].as_str().unwrap().to_owned();
+    let patch = |ops: Value| {
+        let r = g
+            .client()
+            .patch(g.url(&format!("/image/v2/images/{id}")))
+            .header("X-Auth-Token", &alice)
+            .header("Content-Type", PATCH)
+            .body(ops.to_string())
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let (status, body) = patch(json!([{"op": "add", "path": "/hw_cpu_policy", "value": "fast"}]));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("hw_cpu_policy") && body.contains("dedicated"),
+        "{body}"
+    );
+    let (status, body) =
+        patch(json!([{"op": "add", "path": "/hw_cpu_policy", "value": "dedicated"}]));
+    assert_eq!(status, 200, "{body}");
+    // A private namespace of another project does not apply to alice's images.
+    let bob = g.user("bob", &[]);
+    Api::new(&g, &bob)
+        .post(
+            NS,
+            json!({"namespace": "Bob::Rules",
+                "resource_type_associations": [{"name": "OS::Glance::Image"}],
+                "properties": {"other": {"type": "integer"}}}),
+        )
+        .ok(201);
+    let (status, body) = patch(json!([{"op": "replace", "path": "/other", "value": "y"}]));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(create(&g, &bob, json!({"other": "y"})).status, 400);
+
+    // Without the switch the same values are accepted.
+    let plain = Gateway::start();
+    Api::new(&plain, &plain.admin_token())
+        .post(NS, catalog)
+        .ok(201);
+    create(&plain, &plain.admin_token(), json!({"hw_cpu_cores": "0"})).ok(201);
+}

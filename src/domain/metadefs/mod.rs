@@ -9,11 +9,13 @@
 //! | [`request`]  | reading create/update bodies (namespaces with inline contents, items)   |
 //! | [`view`]     | the JSON shapes of responses                                             |
 //! | [`catalog`]  | Glance's catalogue files (`etc/metadefs/*.json`) for import and export  |
+//! | [`image_rules`] | image property values against the definitions for `OS::Glance::Image` |
 //!
 //! Errors carry a message id and its arguments, not English text: the API renders them
 //! in the caller's language from the catalogues in `locales/`.
 
 pub mod catalog;
+pub mod image_rules;
 pub mod request;
 pub mod schema;
 pub mod view;

@@ -4,6 +4,7 @@
 //! checks who may do what, calls the store and renders. Every handler is wrapped by
 //! [`l10n::localize`], so catalog refusals come in the caller's language.
 
+mod image_check;
 mod items;
 pub mod l10n;
 mod namespaces;
@@ -20,6 +21,7 @@ use crate::domain::identity::Identity;
 use crate::domain::metadefs::{Caller, MdError, MdErrorKind, NamespaceRecord};
 use crate::http::AppState;
 use crate::http::routes::Routes;
+pub use image_check::check_image_properties;
 use l10n::{Failure, MdResult};
 
 /// The catalog's routes, each with the localizing middleware.
