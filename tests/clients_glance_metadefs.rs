@@ -441,3 +441,54 @@ sys.exit('no error raised')
         "{stdout}"
     );
 }
+
+/// `glance md-namespace-import --file` with one of Glance's own catalogue files: the client
+/// validates the file against our namespace schema before it sends it, then shows the result.
+#[test]
+fn the_cli_imports_a_glance_catalogue_file() {
+    let file = common::client_install(
+        "glance_catalog_setup.sh",
+        ".venv-glance-catalog/etc/glance/metadefs/compute-vcputopology.json",
+    );
+    let g = Gateway::start();
+    let admin = g.admin_token();
+    let cli = Glance::new(&g);
+    let shown = cli
+        .run(
+            &admin,
+            &["md-namespace-import", "--file", file.to_str().unwrap()],
+        )
+        .ok()
+        .props();
+    assert_eq!(shown["namespace"], "OS::Compute::VirtCPUTopology");
+    assert!(shown["properties"].contains("cpu_max_sockets"), "{shown:?}");
+    let text = std::fs::read_to_string(file).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let rows = cli
+        .run(
+            &admin,
+            &["md-property-list", "OS::Compute::VirtCPUTopology"],
+        )
+        .ok()
+        .list();
+    assert_eq!(rows.len(), v["properties"].as_object().unwrap().len());
+    let assocs = cli
+        .run(
+            &admin,
+            &[
+                "md-namespace-resource-type-list",
+                "OS::Compute::VirtCPUTopology",
+            ],
+        )
+        .ok()
+        .column("name");
+    assert_eq!(
+        assocs.len(),
+        v["resource_type_associations"].as_array().unwrap().len()
+    );
+    cli.run(
+        &admin,
+        &["md-namespace-import", "--file", file.to_str().unwrap()],
+    )
+    .refused("already exists");
+}

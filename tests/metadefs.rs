@@ -997,3 +997,37 @@ fn image_properties_follow_the_catalog_when_the_operator_asks() {
         .ok(201);
     create(&plain, &plain.admin_token(), json!({"hw_cpu_cores": "0"})).ok(201);
 }
+
+/// The response shapes, pinned: a changed field is a reviewed snapshot diff.
+#[test]
+fn response_shapes_are_pinned() {
+    let g = Gateway::start();
+    let admin = Api::new(&g, &g.admin_token());
+    admin.post(NS, reference_namespace()).ok(201);
+    admin
+        .post(&format!("{NS}/MyNamespace/tags/sample-tag"), Value::Null)
+        .ok(201);
+    let stable =
+        |v: Value| -> Value { serde_json::from_str(&common::stable(&g, &v.to_string())).unwrap() };
+    for (name, path) in [
+        ("namespace_detail", format!("{NS}/MyNamespace")),
+        ("namespace_list", NS.to_owned()),
+        ("objects_list", format!("{NS}/MyNamespace/objects")),
+        ("properties_list", format!("{NS}/MyNamespace/properties")),
+        (
+            "property_show",
+            format!("{NS}/MyNamespace/properties/nsprop1"),
+        ),
+        (
+            "namespace_resource_types",
+            format!("{NS}/MyNamespace/resource_types"),
+        ),
+        ("tags_list", format!("{NS}/MyNamespace/tags")),
+    ] {
+        insta::assert_json_snapshot!(name, stable(admin.get(&path).ok(200)));
+    }
+    let zh = Api::in_language(&g, &g.admin_token(), "zh");
+    let r = zh.get(&format!("{NS}/aaa"));
+    assert_eq!(r.status, 404);
+    insta::assert_json_snapshot!("error_zh", r.body);
+}
