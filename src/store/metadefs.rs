@@ -240,8 +240,40 @@ pub fn list_namespaces(c: &Connection, q: &NamespaceQuery) -> StoreResult<Vec<Na
         .map_err(map_err)?
         .collect::<Result<_, _>>()
         .map_err(map_err)?;
+    // The page's associations in a few queries rather than one per namespace (chunks keep
+    // under SQLite's limit on bound parameters whatever the operator's page size).
+    let mut by_ns: std::collections::HashMap<String, Vec<Association>> = Default::default();
+    let names: Vec<String> = out.iter().map(|r| r.ns.namespace.clone()).collect();
+    for chunk in names.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let mut st = c
+            .prepare(&format!(
+                "SELECT namespace, resource_type, prefix, properties_target, created_at,
+                    updated_at FROM metadef_associations WHERE namespace IN ({marks})
+                 ORDER BY rowid"
+            ))
+            .map_err(map_err)?;
+        let rows = st
+            .query_map(params_from_iter(chunk.iter()), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Association {
+                        resource_type: r.get(1)?,
+                        prefix: r.get(2)?,
+                        properties_target: r.get(3)?,
+                        created_at: ts(r, 4)?,
+                        updated_at: ts(r, 5)?,
+                    },
+                ))
+            })
+            .map_err(map_err)?;
+        for row in rows {
+            let (ns, a) = row.map_err(map_err)?;
+            by_ns.entry(ns).or_default().push(a);
+        }
+    }
     for r in &mut out {
-        r.associations = associations_of(c, &r.ns.namespace)?;
+        r.associations = by_ns.remove(&r.ns.namespace).unwrap_or_default();
     }
     Ok(out)
 }
