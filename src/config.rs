@@ -53,6 +53,13 @@ pub struct Config {
     pub image_list_max_limit: u32,
     /// Glance-style `property-protections-roles.conf`; unset means no property protections.
     pub property_protections_file: Option<PathBuf>,
+    /// Page size of metadefs namespace lists when the client gives no `limit`.
+    pub metadefs_list_default_limit: u32,
+    /// Largest page size of metadefs namespace lists (Glance's `api_limit_max`).
+    pub metadefs_list_max_limit: u32,
+    /// Check image property values on create and patch against the metadata definitions
+    /// associated with OS::Glance::Image.
+    pub metadefs_validate_image_properties: bool,
     /// Servers one user may have (deleted ones do not count).
     pub server_quota: u32,
     /// Metadata items one server may have.
@@ -107,6 +114,9 @@ impl Default for Config {
             image_list_default_limit: 25,
             image_list_max_limit: 1000,
             property_protections_file: None,
+            metadefs_list_default_limit: 25,
+            metadefs_list_max_limit: 1000,
+            metadefs_validate_image_properties: false,
             server_quota: 20,
             server_max_metadata: 128,
             server_max_personality: 5,
@@ -167,6 +177,13 @@ impl Config {
             || self.image_list_default_limit > self.image_list_max_limit
         {
             anyhow::bail!("image_list_default_limit must be between 1 and image_list_max_limit");
+        }
+        if self.metadefs_list_default_limit == 0
+            || self.metadefs_list_default_limit > self.metadefs_list_max_limit
+        {
+            anyhow::bail!(
+                "metadefs_list_default_limit must be between 1 and metadefs_list_max_limit"
+            );
         }
         crate::domain::address::MacPrefix::parse(&self.mac_prefix)
             .map_err(|e| anyhow::anyhow!("mac_prefix: {e}"))?;

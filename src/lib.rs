@@ -11,5 +11,6 @@ pub mod domain;
 pub mod graphs;
 pub mod http;
 pub mod imagestore;
+pub mod metadefs_files;
 pub mod server;
 pub mod store;

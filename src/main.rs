@@ -56,6 +56,9 @@ enum Cmd {
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCmd),
+    /// Import and export the metadata definitions catalog as Glance's namespace files.
+    #[command(subcommand)]
+    Metadefs(MetadefsCmd),
     /// Print every route the gateway serves, one `METHOD PATH` per line.
     Routes,
 }
@@ -130,6 +133,22 @@ enum ServerCmd {
 }
 
 #[derive(Subcommand)]
+enum MetadefsCmd {
+    /// Load every *.json namespace file of DIR (the format of Glance's etc/metadefs).
+    Import {
+        dir: PathBuf,
+        /// Owner (project) of namespaces whose file names none.
+        #[arg(long, default_value = cyclades::domain::metadefs::catalog::DEFAULT_OWNER)]
+        owner: String,
+        /// Replace namespaces that already exist instead of failing.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Write every namespace to DIR, one file each, in the same format.
+    Export { dir: PathBuf },
+}
+
+#[derive(Subcommand)]
 enum DbCmd {
     /// Create or upgrade the database schema.
     Migrate,
@@ -195,6 +214,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "server {id} {}",
                 if suspend { "suspended" } else { "unsuspended" }
             );
+            Ok(())
+        }
+        Cmd::Metadefs(cmd) => {
+            let store = open_store(&cfg).await?;
+            let done = match &cmd {
+                MetadefsCmd::Import {
+                    dir,
+                    owner,
+                    replace,
+                } => cyclades::metadefs_files::import(store.as_ref(), dir, owner, *replace).await,
+                MetadefsCmd::Export { dir } => {
+                    cyclades::metadefs_files::export(store.as_ref(), dir).await
+                }
+            };
+            store.close().await;
+            let (verb, dir) = match &cmd {
+                MetadefsCmd::Import { dir, .. } => ("imported", dir),
+                MetadefsCmd::Export { dir } => ("exported", dir),
+            };
+            println!("{verb} {} ({})", done?, dir.display());
             Ok(())
         }
         Cmd::Db(DbCmd::Migrate) => {

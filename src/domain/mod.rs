@@ -6,5 +6,6 @@ pub mod flavor;
 pub mod identity;
 pub mod image;
 pub mod network;
+pub mod metadefs;
 pub mod server;
 pub mod time;

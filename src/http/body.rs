@@ -12,7 +12,7 @@ pub struct JsonBody<T>(pub T);
 
 /// `application/json`, with or without parameters. A missing Content-Type is taken as JSON:
 /// several clients send JSON bodies without one.
-fn is_json(content_type: Option<&str>) -> bool {
+pub fn is_json(content_type: Option<&str>) -> bool {
     match content_type {
         None => true,
         Some(ct) => {

@@ -8,6 +8,7 @@ mod flavors;
 mod identity;
 mod images;
 pub mod networks;
+pub mod metadefs;
 pub mod servers;
 pub mod sqlite;
 mod stats;
@@ -21,6 +22,12 @@ use crate::domain::image::{Image, ImageStatus, Member, MemberStatus};
 use crate::domain::server::{Diagnostic, ServerState, ServerStatus};
 use crate::domain::time::Timestamp;
 use std::collections::BTreeMap;
+
+use crate::domain::metadefs::request::NewNamespace;
+use crate::domain::metadefs::{
+    Association, Item, ItemKind, Namespace, NamespaceRecord, ResourceType,
+};
+pub use metadefs::{NamespaceQuery, NamespaceSortKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -108,6 +115,45 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<Option<Member>>;
     async fn delete_image_member(&self, image_id: &str, member_id: &str) -> StoreResult<bool>;
+
+    // metadefs
+    // Conflicts of these methods carry only the clashing name; NotFound the missing one.
+    /// A namespace with its inline associations and items, in one transaction. With
+    /// `replace`, a namespace of the same name is replaced instead of being a Conflict.
+    async fn create_metadef_namespace(&self, new: NewNamespace, replace: bool) -> StoreResult<()>;
+    async fn get_metadef_namespace(&self, name: &str) -> StoreResult<Option<NamespaceRecord>>;
+    async fn list_metadef_namespaces(
+        &self,
+        query: NamespaceQuery,
+    ) -> StoreResult<Vec<NamespaceRecord>>;
+    /// Replaces the attributes of namespace `old` (renaming it when `ns` says so).
+    async fn update_metadef_namespace(&self, old: &str, ns: Namespace) -> StoreResult<()>;
+    /// Deletes a namespace and everything in it.
+    async fn delete_metadef_namespace(&self, name: &str) -> StoreResult<bool>;
+    async fn list_metadef_resource_types(&self) -> StoreResult<Vec<ResourceType>>;
+    /// Creates the resource type when it is new.
+    async fn add_metadef_association(&self, ns: &str, a: Association) -> StoreResult<()>;
+    async fn delete_metadef_association(&self, ns: &str, resource_type: &str) -> StoreResult<bool>;
+    /// Items of one kind (or all) in the order they were added.
+    async fn metadef_items(&self, ns: &str, kind: Option<ItemKind>) -> StoreResult<Vec<Item>>;
+    async fn metadef_item(&self, ns: &str, kind: ItemKind, name: &str)
+    -> StoreResult<Option<Item>>;
+    /// Adds items; with `replace`, every item of that kind goes first (one transaction).
+    async fn add_metadef_items(
+        &self,
+        ns: &str,
+        items: Vec<Item>,
+        replace: Option<ItemKind>,
+    ) -> StoreResult<()>;
+    /// Replaces item `old_name` of `item.kind`; false when it is gone.
+    async fn update_metadef_item(&self, ns: &str, old_name: &str, item: Item) -> StoreResult<bool>;
+    /// Deletes one item, or every item of the kind; returns how many went.
+    async fn delete_metadef_items(
+        &self,
+        ns: &str,
+        kind: ItemKind,
+        name: Option<String>,
+    ) -> StoreResult<u64>;
 
     // servers
     /// Creates the `public` network from configuration or updates its ranges.

@@ -17,12 +17,16 @@ use rusqlite_migration::{M, Migrations};
 
 use super::{
     FinishedUpload, ImageQuery, NewServer, Nic, Server, ServerQuery, Store, StoreError,
-    StoreResult, flavors, identity, images, networks, servers,
+    StoreResult, flavors, identity, images, metadefs, networks, servers,
 };
 use crate::domain::address::MacPrefix;
 use crate::domain::flavor::{Flavor, NewFlavor};
 use crate::domain::identity::{NewUser, User};
 use crate::domain::image::{Image, ImageStatus, Member, MemberStatus};
+use crate::domain::metadefs::request::NewNamespace;
+use crate::domain::metadefs::{
+    Association, Item, ItemKind, Namespace, NamespaceRecord, ResourceType,
+};
 use crate::domain::network::NetworkStatus;
 use crate::domain::server::Diagnostic;
 use crate::domain::time::Timestamp;
@@ -37,6 +41,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0002_images.sql")),
         M::up(include_str!("migrations/0003_servers.sql")),
         M::up(include_str!("migrations/0004_networks.sql")),
+        M::up(include_str!("migrations/0005_metadefs.sql")),
     ])
 }
 
@@ -277,6 +282,93 @@ impl Store for SqliteStore {
     async fn delete_image_member(&self, image_id: &str, member_id: &str) -> StoreResult<bool> {
         let (i, m) = (image_id.to_owned(), member_id.to_owned());
         self.write(move |tx| images::delete_member(tx, &i, &m))
+            .await
+    }
+
+    async fn create_metadef_namespace(&self, new: NewNamespace, replace: bool) -> StoreResult<()> {
+        self.write(move |tx| metadefs::create_namespace(tx, &new, replace))
+            .await
+    }
+    async fn get_metadef_namespace(&self, name: &str) -> StoreResult<Option<NamespaceRecord>> {
+        let name = name.to_owned();
+        self.read(move |c| metadefs::get_namespace(c, &name)).await
+    }
+    async fn list_metadef_namespaces(
+        &self,
+        query: super::NamespaceQuery,
+    ) -> StoreResult<Vec<NamespaceRecord>> {
+        self.read(move |c| metadefs::list_namespaces(c, &query))
+            .await
+    }
+    async fn update_metadef_namespace(&self, old: &str, ns: Namespace) -> StoreResult<()> {
+        let old = old.to_owned();
+        self.write(move |tx| metadefs::update_namespace(tx, &old, &ns))
+            .await
+    }
+    async fn delete_metadef_namespace(&self, name: &str) -> StoreResult<bool> {
+        let name = name.to_owned();
+        self.write(move |tx| metadefs::delete_namespace(tx, &name))
+            .await
+    }
+    async fn list_metadef_resource_types(&self) -> StoreResult<Vec<ResourceType>> {
+        self.read(metadefs::resource_types).await
+    }
+    async fn add_metadef_association(&self, ns: &str, a: Association) -> StoreResult<()> {
+        let ns = ns.to_owned();
+        self.write(move |tx| {
+            metadefs::require_namespace(tx, &ns)?;
+            metadefs::add_association(tx, &ns, &a)
+        })
+        .await
+    }
+    async fn delete_metadef_association(&self, ns: &str, rt: &str) -> StoreResult<bool> {
+        let (ns, rt) = (ns.to_owned(), rt.to_owned());
+        self.write(move |tx| metadefs::delete_association(tx, &ns, &rt))
+            .await
+    }
+    async fn metadef_items(&self, ns: &str, kind: Option<ItemKind>) -> StoreResult<Vec<Item>> {
+        let ns = ns.to_owned();
+        self.read(move |c| metadefs::items(c, &ns, kind)).await
+    }
+    async fn metadef_item(
+        &self,
+        ns: &str,
+        kind: ItemKind,
+        name: &str,
+    ) -> StoreResult<Option<Item>> {
+        let (ns, name) = (ns.to_owned(), name.to_owned());
+        self.read(move |c| metadefs::item(c, &ns, kind, &name))
+            .await
+    }
+    async fn add_metadef_items(
+        &self,
+        ns: &str,
+        items: Vec<Item>,
+        replace: Option<ItemKind>,
+    ) -> StoreResult<()> {
+        let ns = ns.to_owned();
+        self.write(move |tx| {
+            metadefs::require_namespace(tx, &ns)?;
+            if let Some(kind) = replace {
+                metadefs::delete_items(tx, &ns, kind, None)?;
+            }
+            metadefs::insert_items(tx, &ns, &items)
+        })
+        .await
+    }
+    async fn update_metadef_item(&self, ns: &str, old_name: &str, item: Item) -> StoreResult<bool> {
+        let (ns, old) = (ns.to_owned(), old_name.to_owned());
+        self.write(move |tx| metadefs::update_item(tx, &ns, &old, &item))
+            .await
+    }
+    async fn delete_metadef_items(
+        &self,
+        ns: &str,
+        kind: ItemKind,
+        name: Option<String>,
+    ) -> StoreResult<u64> {
+        let ns = ns.to_owned();
+        self.write(move |tx| metadefs::delete_items(tx, &ns, kind, name.as_deref()))
             .await
     }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod compute;
+pub mod glance;
 pub mod kamaki;
 
 use std::io::{BufRead, BufReader};

@@ -223,6 +223,7 @@ async fn create(
     let c = caller(&state, &who);
     let img = image::create(&body, &c, time::now())?;
     check_counts(&state, &img)?;
+    super::metadefs::check_image_properties(&state, &img, None).await?;
     state.store.create_image(img.clone()).await?;
     let mut resp = json_response(StatusCode::CREATED, &image::view(&img, &c));
     if let Ok(v) = format!("/image/v2/images/{}", img.id).parse() {
@@ -281,6 +282,7 @@ async fn update(
     let c = caller(&state, &who);
     let new = image::patch(&img, format, &body, &c, time::now())?;
     check_counts(&state, &new)?;
+    super::metadefs::check_image_properties(&state, &new, Some(&img)).await?;
     state
         .store
         .update_image(new.clone(), img.updated_at)

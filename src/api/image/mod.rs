@@ -5,6 +5,7 @@ pub(crate) mod access;
 pub mod data;
 pub(crate) mod images;
 mod members;
+pub mod metadefs;
 mod schemas;
 mod tags;
 
@@ -16,5 +17,6 @@ pub fn routes() -> Routes {
     let r = data::routes(r);
     let r = tags::routes(r);
     let r = members::routes(r);
+    let r = metadefs::routes(r);
     schemas::routes(r)
 }

@@ -131,7 +131,7 @@ fn pointer_to_name(pointer: &str) -> Option<String> {
 /// allowed value (the validator says "or 2 other candidates"), and long offending values
 /// are cut short — a client that sent a megabyte-long name needs the reason, not its name
 /// echoed back.
-fn describe(e: &jsonschema::ValidationError) -> String {
+pub(crate) fn describe(e: &jsonschema::ValidationError) -> String {
     use jsonschema::error::ValidationErrorKind as Kind;
 
     let instance = e.instance().to_string();
@@ -367,7 +367,7 @@ fn build_image_schema() -> Value {
 
 /// Glance's `CollectionSchema`: the item schema under the collection's name, plus the
 /// pagination links.
-fn collection(name: &str, item: &Value) -> Value {
+pub(crate) fn collection(name: &str, item: &Value) -> Value {
     json!({
         "name": name,
         "properties": {
