@@ -8,8 +8,8 @@
 pub mod compute;
 pub mod identity;
 pub mod image;
-pub mod plankton;
 pub mod network;
+pub mod plankton;
 pub mod versions;
 
 use std::time::Duration;

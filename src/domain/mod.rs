@@ -5,7 +5,7 @@ pub mod address;
 pub mod flavor;
 pub mod identity;
 pub mod image;
-pub mod network;
 pub mod metadefs;
+pub mod network;
 pub mod server;
 pub mod time;

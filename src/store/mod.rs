@@ -7,8 +7,8 @@
 mod flavors;
 mod identity;
 mod images;
-pub mod networks;
 pub mod metadefs;
+pub mod networks;
 pub mod servers;
 pub mod sqlite;
 mod stats;
