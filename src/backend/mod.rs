@@ -187,6 +187,12 @@ pub trait ComputeBackend: Send + Sync {
     /// How often a running server is sampled: the stats' `refresh`.
     fn sample_interval(&self) -> Duration;
 
+    /// The unix socket of the server's VNC screen, when the backend gives it one.
+    fn vnc_socket(&self, id: i64) -> Option<std::path::PathBuf> {
+        let _ = id;
+        None
+    }
+
     /// Takes on a server the store knows and this backend does not, in `state` (`Running`
     /// or `Stopped`), with no event. A driver whose machines outlive the gateway finds them
     /// through [`ComputeBackend::known`] instead and refuses; the simulated driver, whose

@@ -61,7 +61,12 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            env: vec![("CYCLADES_LOG".into(), "warn".into())],
+            // Tests run on the simulated backend unless they ask for another: `auto` would
+            // pick QEMU on a machine that has it.
+            env: vec![
+                ("CYCLADES_LOG".into(), "warn".into()),
+                ("CYCLADES_BACKEND".into(), "simulated".into()),
+            ],
             args: Vec::new(),
         }
     }
