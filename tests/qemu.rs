@@ -105,26 +105,13 @@ impl Vm {
     }
 }
 
-/// Kills every QEMU of a data dir when dropped: the VMs outlive the gateway by design, so a
-/// test that fails half-way must not leave them running.
+/// Kills every QEMU of a data dir when dropped (a test that fails half-way must not leave
+/// them running; the first test's data dir is its own, not the harness's).
 struct Reaper(PathBuf);
 
 impl Drop for Reaper {
     fn drop(&mut self) {
-        let Ok(dirs) = std::fs::read_dir(self.0.join("qemu")) else {
-            return;
-        };
-        for d in dirs.flatten() {
-            let qmp = d.path().join("qmp.sock").display().to_string();
-            let pid = std::fs::read_to_string(d.path().join("qemu.pid")).unwrap_or_default();
-            if let Ok(pid) = pid.trim().parse::<u32>()
-                && cmdline(pid).iter().any(|a| a.contains(&qmp))
-            {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-            }
-        }
+        common::kill_vms(&self.0);
     }
 }
 
@@ -343,7 +330,6 @@ fn a_qemu_that_dies_makes_an_error_with_its_log() {
     script(&["tests/clients/qemu_setup.sh"], &[]);
     script(&["guest/build.sh", "build"], &[]);
     let g = Gateway::start_with(qemu_options());
-    let _reaper = Reaper(g.data_dir.clone());
     let token = g.admin_token();
     let flavor = common::cli_last_line(
         &g.data_dir,

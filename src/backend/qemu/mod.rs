@@ -290,13 +290,19 @@ impl Inner {
         true
     }
 
-    /// Records a started machine whatever happened meanwhile: a destroy that superseded the
-    /// operation must find it to stop it.
-    fn attach(&self, id: i64, machine: &Machine) {
-        if let Some(vm) = self.lock().vms.get_mut(&id) {
+    /// Records a started machine whatever happened meanwhile (a destroy that superseded the
+    /// operation must find it to stop it). False when its process has already ended: its
+    /// supervisor found no machine to report about, so the caller reports the failure.
+    fn attach(&self, id: i64, machine: &Machine) -> bool {
+        let mut st = self.lock();
+        if machine.exited.borrow().is_some() {
+            return false;
+        }
+        if let Some(vm) = st.vms.get_mut(&id) {
             vm.machine = Some(machine.clone());
             vm.cpu = None;
         }
+        true
     }
 
     /// Finds the servers of earlier runs.
@@ -312,9 +318,12 @@ impl Inner {
                 continue;
             };
             let paths = self.paths(id);
-            // A directory without vm.json is a build cut short: the reconciler sees the
-            // server vanish; a delete finds nothing to stop and removes the directory.
+            // A directory without vm.json is a build cut short before its first boot (the
+            // file is written before QEMU starts, so no process uses it): the reconciler
+            // sees the server vanish, and its half-made disk goes now.
             let Ok(text) = std::fs::read_to_string(paths.file()) else {
+                tracing::warn!(server = id, "removing the files of a build cut short");
+                let _ = std::fs::remove_dir_all(&paths.dir);
                 continue;
             };
             match serde_json::from_str::<VmFile>(&text) {
@@ -761,7 +770,14 @@ async fn build(
             return;
         }
     };
-    inner.attach(id, &machine);
+    if !inner.attach(id, &machine) {
+        let message = format!(
+            "QEMU exited right after it started{}",
+            log_tail(&paths.qemu_log(), "qemu.log")
+        );
+        inner.report(id, generation, fail(message));
+        return;
+    }
     inner.report(id, generation, |_| BackendEvent::Progress(100));
     inner.report(id, generation, |vm| {
         vm.op = None;
@@ -903,12 +919,24 @@ impl ComputeBackend for QemuBackend {
                 Err(e) => Err(format!("{}: {e}", paths.file().display())),
             };
             match booted {
-                Ok(machine) => {
-                    me.attach(id, &machine);
+                Ok(machine) if me.attach(id, &machine) => {
                     me.report(id, generation, |vm| {
                         vm.op = None;
                         vm.power = Power::Running;
                         BackendEvent::Started
+                    });
+                }
+                Ok(_) => {
+                    let message = format!(
+                        "QEMU exited right after it started{}",
+                        log_tail(&paths.qemu_log(), "qemu.log")
+                    );
+                    me.report(id, generation, |vm| {
+                        vm.op = None;
+                        BackendEvent::Failed {
+                            task: Task::Start,
+                            message,
+                        }
                     });
                 }
                 Err(message) => {
