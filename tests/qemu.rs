@@ -389,3 +389,132 @@ fn a_qemu_that_dies_makes_an_error_with_its_log() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// POSTs an image record and uploads `file` as its data; returns its id.
+fn upload_image(api: &Api, body: Value, file: &Path) -> String {
+    let r = api.send(reqwest::Method::POST, "/image/v2/images", body);
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = api
+        .req(reqwest::Method::PUT, &format!("/image/v2/images/{id}/file"))
+        .header("Content-Type", "application/octet-stream")
+        .body(std::fs::read(file).unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    id
+}
+
+#[test]
+fn qcow2_images_boot_and_unbootable_ones_are_refused() {
+    script(&["tests/clients/qemu_setup.sh"], &[]);
+    let guest = PathBuf::from(script(&["guest/build.sh", "build"], &[]).trim());
+    let g = Gateway::start_with(qemu_options());
+    let token = g.admin_token();
+    let flavor = common::cli_last_line(
+        &g.data_dir,
+        &[
+            "flavor", "create", "--name", "tiny", "--vcpus", "1", "--ram", "128", "--disk", "1",
+        ],
+    );
+    let out = script(&["guest/build.sh", "register", &g.url, &token], &[]);
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .trim()
+            .to_owned()
+    };
+    let (kernel, ramdisk) = (field("kernel"), field("ramdisk"));
+    let api = Api { g: &g, token };
+
+    // A qcow2 disk image with kernel_id/ramdisk_id: the overlay's backing file is qcow2.
+    let tmp = tempfile::tempdir().unwrap();
+    let qcow2 = tmp.path().join("disk.qcow2");
+    let converted = Command::new("qemu-img")
+        .args(["convert", "-q", "-f", "raw", "-O", "qcow2"])
+        .arg(guest.join("disk.raw"))
+        .arg(&qcow2)
+        .status()
+        .unwrap();
+    assert!(converted.success());
+    let image = upload_image(
+        &api,
+        json!({"name": "tiny-qcow2", "disk_format": "qcow2", "container_format": "bare",
+            "kernel_id": kernel, "ramdisk_id": ramdisk,
+            "os_command_line": "console=ttyS0 no_timer_check"}),
+        &qcow2,
+    );
+    let id = create(&api, &image, &flavor, "q");
+    wait_status(&api, id, "ACTIVE");
+    let vm = Vm::new(&g, id);
+    vm.wait_serial(BANNER, 1);
+    let info = Command::new("qemu-img")
+        .args(["info", "-U", "--output=json"])
+        .arg(vm.dir.join("disk.qcow2"))
+        .output()
+        .unwrap();
+    let info: Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["backing-filename-format"], "qcow2", "{info}");
+    let args = cmdline(vm.pid().unwrap());
+    assert!(
+        args.iter().any(|a| a == "console=ttyS0 no_timer_check"),
+        "{args:?}"
+    );
+
+    // A kernel_id that names no image: the create is refused before a server exists.
+    let orphan = upload_image(
+        &api,
+        json!({"name": "orphan", "disk_format": "raw", "container_format": "bare",
+            "kernel_id": "00000000-0000-4000-8000-000000000000"}),
+        &guest.join("disk.raw"),
+    );
+    let r = api.send(
+        reqwest::Method::POST,
+        "/compute/v2.0/servers",
+        json!({"server": {"name": "x", "imageRef": orphan, "flavorRef": flavor}}),
+    );
+    assert_eq!(r.status(), 400);
+    let fault: Value = r.json().unwrap();
+    assert!(
+        fault["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("kernel_id"),
+        "{fault}"
+    );
+
+    // An ISO can't be a disk here: the build fails with a diagnostics entry that says why.
+    let iso = upload_image(
+        &api,
+        json!({"name": "cd", "disk_format": "iso", "container_format": "bare"}),
+        &guest.join("disk.raw"),
+    );
+    let bad = create(&api, &iso, &flavor, "cd");
+    wait_status(&api, bad, "ERROR");
+    let diags = api
+        .json(&format!("/compute/v2.0/servers/{bad}/diagnostics"))
+        .to_string();
+    assert!(diags.contains("disk_format 'iso' cannot boot"), "{diags}");
+
+    for server in [id, bad] {
+        let r = api.send(
+            reqwest::Method::DELETE,
+            &format!("/compute/v2.0/servers/{server}"),
+            json!({}),
+        );
+        assert_eq!(r.status(), 204);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while vm.dir.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} is still there",
+            vm.dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
