@@ -390,6 +390,26 @@ fn a_qemu_that_dies_makes_an_error_with_its_log() {
     }
 }
 
+const WHOLE_DISK_BANNER: &str = "cyclades whole-disk boot sector";
+
+/// A 1 MiB raw disk whose MBR boot sector prints `banner` on COM1 (port 0x3f8) and halts:
+/// cli; xor ax,ax; mov ds,ax; mov si,msg; mov dx,0x3f8;
+/// next: lodsb; or al,al; jz done; out dx,al; jmp next; done: hlt; jmp done; msg: db banner,13,10,0
+fn whole_disk(banner: &str) -> Vec<u8> {
+    let mut code: Vec<u8> = vec![
+        0xFA, 0x31, 0xC0, 0x8E, 0xD8, 0xBE, 0x16, 0x7C, 0xBA, 0xF8, 0x03, 0xAC, 0x08, 0xC0, 0x74,
+        0x03, 0xEE, 0xEB, 0xF8, 0xF4, 0xEB, 0xFD,
+    ];
+    assert_eq!(code.len(), 0x16, "the message starts at 0x7c16");
+    code.extend_from_slice(banner.as_bytes());
+    code.extend_from_slice(b"\r\n\0");
+    let mut disk = vec![0u8; 1 << 20];
+    disk[..code.len()].copy_from_slice(&code);
+    disk[510] = 0x55;
+    disk[511] = 0xAA;
+    disk
+}
+
 /// POSTs an image record and uploads `file` as its data; returns its id.
 fn upload_image(api: &Api, body: Value, file: &Path) -> String {
     let r = api.send(reqwest::Method::POST, "/image/v2/images", body);
@@ -409,7 +429,7 @@ fn upload_image(api: &Api, body: Value, file: &Path) -> String {
 }
 
 #[test]
-fn qcow2_images_boot_and_unbootable_ones_are_refused() {
+fn qcow2_and_whole_disk_images_boot_and_unbootable_ones_are_refused() {
     script(&["tests/clients/qemu_setup.sh"], &[]);
     let guest = PathBuf::from(script(&["guest/build.sh", "build"], &[]).trim());
     let g = Gateway::start_with(qemu_options());
@@ -465,6 +485,22 @@ fn qcow2_images_boot_and_unbootable_ones_are_refused() {
         "{args:?}"
     );
 
+    // A whole-disk image: the BIOS boots its disk. Its boot sector (hand-assembled, below)
+    // writes a line to the first serial port and halts.
+    let disk = tmp.path().join("whole.raw");
+    std::fs::write(&disk, whole_disk(WHOLE_DISK_BANNER)).unwrap();
+    let whole = upload_image(
+        &api,
+        json!({"name": "whole-disk", "disk_format": "raw", "container_format": "bare"}),
+        &disk,
+    );
+    let w = create(&api, &whole, &flavor, "whole");
+    wait_status(&api, w, "ACTIVE");
+    let wvm = Vm::new(&g, w);
+    wvm.wait_serial(WHOLE_DISK_BANNER, 1);
+    let wargs = cmdline(wvm.pid().unwrap());
+    assert!(!wargs.iter().any(|a| a == "-kernel"), "{wargs:?}");
+
     // A kernel_id that names no image: the create is refused before a server exists.
     let orphan = upload_image(
         &api,
@@ -500,7 +536,7 @@ fn qcow2_images_boot_and_unbootable_ones_are_refused() {
         .to_string();
     assert!(diags.contains("disk_format 'iso' cannot boot"), "{diags}");
 
-    for server in [id, bad] {
+    for server in [id, bad, w] {
         let r = api.send(
             reqwest::Method::DELETE,
             &format!("/compute/v2.0/servers/{server}"),
