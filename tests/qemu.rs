@@ -363,6 +363,37 @@ fn a_qemu_that_dies_makes_an_error_with_its_log() {
         serial.contains("greetings from the config drive 7f3a"),
         "{serial}"
     );
+    // Boot progress in the diagnostics: QEMU's start, then the guest's settled console.
+    let deadline = Instant::now() + BOOT_LIMIT;
+    let diags = loop {
+        let d = api.json(&format!("/compute/v2.0/servers/{id}/diagnostics"));
+        if d.to_string().contains("boot output settled") {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "no boot diagnostics: {d}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let entry = |message: &str| {
+        diags
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["message"] == message)
+            .unwrap_or_else(|| panic!("no {message:?} in {diags}"))
+            .clone()
+    };
+    assert!(
+        entry("QEMU started.")["details"]
+            .as_str()
+            .unwrap()
+            .contains("128 MiB")
+    );
+    let settled = entry("The guest's boot output settled.");
+    assert!(
+        settled["details"].as_str().unwrap().contains(BANNER),
+        "{settled}"
+    );
+    assert_eq!(settled["source"], "guest-console");
     let pid = vm.pid().unwrap();
     Command::new("kill")
         .args(["-KILL", &pid.to_string()])

@@ -49,7 +49,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use self::cmdline::{VmFile, VmPaths};
 use self::qmp::{Command as Cmd, Event, Qmp};
 use super::{BackendError, ComputeBackend, EventSender, ObservedState, Sample, ServerSpec};
-use crate::domain::server::{BackendEvent, RebootKind, Task};
+use crate::domain::server::{BackendEvent, DiagLevel, RebootKind, Task};
 use crate::domain::time;
 
 /// What the driver runs and how long it waits.
@@ -425,6 +425,7 @@ impl Inner {
         for stale in [paths.qmp(), paths.vnc(), paths.pid()] {
             let _ = std::fs::remove_file(stale);
         }
+        let offsets = (file_len(&paths.serial_log()), file_len(&paths.qemu_log()));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -484,7 +485,120 @@ impl Inner {
             quitting: Arc::default(),
         };
         self.supervise(file.id, &machine);
+        self.note(
+            file.id,
+            DiagLevel::Info,
+            "compute-backend",
+            "QEMU started.",
+            Some(format!(
+                "pid {pid}; {} vCPU, {} MiB, {}; {}",
+                file.vcpus,
+                file.ram_mib,
+                if self.cfg.kvm { "KVM" } else { "TCG" },
+                match &file.kernel {
+                    Some(_) => "booting the image's kernel",
+                    None => "booting from the disk",
+                }
+            )),
+        );
+        self.watch_console(file.id, &machine, offsets);
         Ok(machine)
+    }
+
+    /// A diagnostics entry for a server that is still there and not being destroyed.
+    fn note(
+        &self,
+        id: i64,
+        level: DiagLevel,
+        source: &str,
+        message: &str,
+        details: Option<String>,
+    ) {
+        let st = self.lock();
+        let live = st
+            .vms
+            .get(&id)
+            .is_some_and(|vm| !vm.op.is_some_and(|op| op.task == Task::Destroy));
+        if live {
+            self.emit(
+                id,
+                BackendEvent::Note {
+                    level,
+                    source: source.into(),
+                    message: message.into(),
+                    details,
+                },
+            );
+        }
+    }
+
+    /// Boot progress and QEMU's messages as diagnostics entries, while the process runs:
+    /// when the guest starts writing to its serial console, its last lines once that
+    /// output has settled (the end of the boot), and each new line of `qemu.log` (a few
+    /// per process: a guest can make QEMU warn in a loop).
+    fn watch_console(self: &Arc<Self>, id: i64, machine: &Machine, (serial0, log0): (u64, u64)) {
+        const POLL: Duration = Duration::from_millis(500);
+        const SETTLED: Duration = Duration::from_secs(3);
+        const MAX_QEMU_LINES: usize = 10;
+        let me = Arc::clone(self);
+        let exited = machine.exited.clone();
+        let paths = self.paths(id);
+        self.spawn(async move {
+            let (mut serial_at, mut log_at) = (serial0, log0);
+            let mut started = false;
+            let mut settled = false;
+            let mut last_output = Instant::now();
+            let mut qemu_lines = 0;
+            let mut partial = String::new();
+            while exited.borrow().is_none() {
+                sleep(POLL).await;
+                if !settled {
+                    let len = file_len(&paths.serial_log());
+                    if len > serial_at {
+                        serial_at = len;
+                        last_output = Instant::now();
+                        if !started {
+                            started = true;
+                            me.note(
+                                id,
+                                DiagLevel::Debug,
+                                "guest-console",
+                                "The guest is writing to its serial console.",
+                                None,
+                            );
+                        }
+                    } else if started && last_output.elapsed() >= SETTLED {
+                        settled = true;
+                        let tail = log_tail(&paths.serial_log(), "its serial console");
+                        me.note(
+                            id,
+                            DiagLevel::Info,
+                            "guest-console",
+                            "The guest's boot output settled.",
+                            tail.strip_prefix("; ").map(str::to_owned),
+                        );
+                    }
+                }
+                if qemu_lines < MAX_QEMU_LINES {
+                    let (text, at) = read_from(&paths.qemu_log(), log_at);
+                    log_at = at;
+                    partial.push_str(&text);
+                    while let Some(i) = partial.find('\n') {
+                        let line: String = partial.drain(..=i).collect();
+                        let line = line.trim();
+                        // Every NIC is on a hub port of its own by design (no host network
+                        // yet): QEMU's warning about it says nothing about this server.
+                        if line.is_empty() || line.contains("is not connected to host network") {
+                            continue;
+                        }
+                        if qemu_lines < MAX_QEMU_LINES {
+                            qemu_lines += 1;
+                            me.note(id, DiagLevel::Warning, "qemu", line, None);
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /// Watches a running machine: quits it when the guest powers off (unless a soft reboot
@@ -689,6 +803,24 @@ fn cpu_ticks(pid: i32) -> Option<u64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(utime + stime)
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// What a file holds from byte `at` on (at most 64 KiB), and the offset after it.
+fn read_from(path: &Path, at: u64) -> (String, u64) {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return (String::new(), at);
+    };
+    if f.seek(SeekFrom::Start(at)).is_err() {
+        return (String::new(), at);
+    }
+    let mut buf = Vec::new();
+    let n = f.take(64 * 1024).read_to_end(&mut buf).unwrap_or(0);
+    (String::from_utf8_lossy(&buf).into_owned(), at + n as u64)
 }
 
 /// The last lines of a log, printable, as a suffix for a message; empty without any.
