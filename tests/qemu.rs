@@ -223,6 +223,22 @@ fn servers_are_real_virtual_machines() {
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| panic!("no MAC in {v}"));
+    // Its screen is a VNC server on a unix socket, without a password of its own.
+    {
+        use std::io::Read;
+        let mut vnc = std::os::unix::net::UnixStream::connect(vm.dir.join("vnc.sock")).unwrap();
+        vnc.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut hello = [0u8; 12];
+        vnc.read_exact(&mut hello).unwrap();
+        assert_eq!(&hello, b"RFB 003.008\n");
+        use std::io::Write;
+        vnc.write_all(b"RFB 003.008\n").unwrap();
+        let mut n = [0u8; 1];
+        vnc.read_exact(&mut n).unwrap();
+        let mut types = vec![0u8; usize::from(n[0])];
+        vnc.read_exact(&mut types).unwrap();
+        assert_eq!(types, vec![1], "security types (1 = None)");
+    }
     let pid = vm.pid().expect("a pid file");
     let args = cmdline(pid);
     assert!(
