@@ -624,3 +624,31 @@ fn qcow2_and_whole_disk_images_boot_and_unbootable_ones_are_refused() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn auto_falls_back_to_the_simulated_backend_and_qemu_without_qemu_refuses_to_start() {
+    let missing = "/nonexistent/cyclades-test/qemu-system-x86_64";
+    let g = Gateway::start_with(
+        Options::default()
+            .env("CYCLADES_BACKEND", "auto")
+            .env("CYCLADES_QEMU_BINARY", missing),
+    );
+    assert!(
+        g.banner.iter().any(|l| l == "compute backend: simulated"),
+        "{:?}",
+        g.banner
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let err = Gateway::start_in(
+        tmp.path(),
+        Options::default()
+            .env("CYCLADES_BACKEND", "qemu")
+            .env("CYCLADES_QEMU_BINARY", missing),
+    )
+    .err()
+    .expect("a gateway without QEMU");
+    assert!(
+        err.contains(missing) && err.contains("not installed"),
+        "{err}"
+    );
+}

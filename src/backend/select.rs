@@ -24,7 +24,8 @@ pub async fn from_config(
             }
             true
         }
-        "auto" => qemu.is_some(),
+        // Both, or the first build would fail: `auto` then stays with the simulated driver.
+        "auto" => qemu.is_some() && find_binary(&config.qemu_img).is_some(),
         _ => false,
     };
     if use_qemu {
@@ -63,8 +64,9 @@ pub async fn from_config(
     if config.backend == "auto" {
         tracing::info!(
             backend = "simulated",
-            "compute backend: simulated ({} is not installed; backend = \"auto\")",
-            config.qemu_binary.display()
+            "compute backend: simulated ({} or {} is not installed; backend = \"auto\")",
+            config.qemu_binary.display(),
+            config.qemu_img.display()
         );
     } else {
         tracing::info!(backend = "simulated", "compute backend: simulated");
