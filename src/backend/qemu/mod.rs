@@ -587,9 +587,7 @@ impl Inner {
                     while let Some(i) = partial.find('\n') {
                         let line: String = partial.drain(..=i).collect();
                         let line = line.trim();
-                        // Every NIC is on a hub port of its own by design (no host network
-                        // yet): QEMU's warning about it says nothing about this server.
-                        if line.is_empty() || line.contains("is not connected to host network") {
+                        if line.is_empty() || is_noise(line) {
                             continue;
                         }
                         if qemu_lines < MAX_QEMU_LINES {
@@ -824,6 +822,12 @@ fn read_from(path: &Path, at: u64) -> (String, u64) {
     (String::from_utf8_lossy(&buf).into_owned(), at + n as u64)
 }
 
+/// Every NIC is on a hub port of its own by design (no host network yet): QEMU's warning
+/// about it says nothing about the server, and would crowd out what does.
+fn is_noise(line: &str) -> bool {
+    line.contains("is not connected to host network")
+}
+
 /// The last lines of a log, printable, as a suffix for a message; empty without any.
 fn log_tail(path: &Path, what: &str) -> String {
     let Ok(bytes) = std::fs::read(path) else {
@@ -840,7 +844,7 @@ fn log_tail(path: &Path, what: &str) -> String {
                 .trim()
                 .to_owned()
         })
-        .filter(|l| !l.is_empty())
+        .filter(|l| !l.is_empty() && !is_noise(l))
         .collect();
     if lines.is_empty() {
         return String::new();
