@@ -78,8 +78,8 @@ pub struct Config {
     pub network_quota: u32,
     /// Floating IPs one user may hold.
     pub floating_ip_quota: u32,
-    /// Compute backend: `simulated` (or `auto`, which picks QEMU when it is installed, once
-    /// the QEMU driver exists).
+    /// Compute backend: `simulated`, `qemu`, or `auto` (QEMU when `qemu_binary` is
+    /// installed, simulated otherwise).
     pub backend: String,
     /// Simulated backend: seconds a build takes, and each start/shutdown/reboot.
     pub simulated_build_secs: f64,
@@ -89,6 +89,14 @@ pub struct Config {
     /// Simulated backend, for demos: operations (`build`, `start`, `shutdown`, `reboot`,
     /// `destroy`) whose next occurrence fails, one failure per entry.
     pub simulated_fail: Vec<String>,
+    /// QEMU backend: the emulator and `qemu-img`, by name (on `PATH`) or path.
+    pub qemu_binary: PathBuf,
+    pub qemu_img: PathBuf,
+    /// QEMU backend: use KVM instead of TCG (off: Linux guests hang under KVM on some hosts).
+    pub qemu_kvm: bool,
+    /// QEMU backend: seconds a guest has to power off after the ACPI power button, before a
+    /// shutdown turns it off hard and a soft reboot resets it.
+    pub qemu_acpi_timeout_secs: f64,
 }
 
 impl Default for Config {
@@ -131,6 +139,10 @@ impl Default for Config {
             simulated_op_secs: 2.0,
             stats_interval_secs: 10.0,
             simulated_fail: Vec::new(),
+            qemu_binary: PathBuf::from("qemu-system-x86_64"),
+            qemu_img: PathBuf::from("qemu-img"),
+            qemu_kvm: false,
+            qemu_acpi_timeout_secs: 30.0,
         }
     }
 }
@@ -142,6 +154,8 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
 }
 
 impl Config {
@@ -201,8 +215,13 @@ impl Config {
         if self.network_quota > 100_000 || self.floating_ip_quota > 100_000 {
             anyhow::bail!("network_quota and floating_ip_quota must be at most 100000");
         }
-        if !["auto", "simulated"].contains(&self.backend.as_str()) {
-            anyhow::bail!("backend '{}' must be auto or simulated", self.backend);
+        if !["auto", "simulated", "qemu"].contains(&self.backend.as_str()) {
+            anyhow::bail!("backend '{}' must be auto, simulated or qemu", self.backend);
+        }
+        if !(self.qemu_acpi_timeout_secs.is_finite()
+            && (0.0..=3600.0).contains(&self.qemu_acpi_timeout_secs))
+        {
+            anyhow::bail!("qemu_acpi_timeout_secs must be between 0 and 3600");
         }
         for task in &self.simulated_fail {
             task_of(task)?;
