@@ -687,3 +687,80 @@ async fn twenty_consoles_stream_at_once_and_a_stalled_viewer_blocks_none() {
     );
     drop(stalled);
 }
+
+/// The full path of a program on PATH (playwright wants one).
+fn on_path(name: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .find(|f| f.is_file())
+        })
+        .unwrap_or_else(|| panic!("{name} is not on PATH"))
+}
+
+/// Runs `tests/clients/console_browser.mjs` on `url`; its JSON report.
+async fn browse(url: &str, shot: &Path, text: Option<&str>) -> Value {
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(root().join("tests/clients/console_browser.mjs"))
+        .arg(url)
+        .arg(shot)
+        .args(text)
+        .env("WEB_DIR", root().join("web"))
+        .env("CHROMIUM", on_path("chromium"))
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("chromium finished within 120 s")
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "console_browser.mjs failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("console_browser.mjs printed {line:?}: {e}"))
+}
+
+/// Where a test keeps a screenshot for a person to look at: target/console-shots/.
+fn shot_path(name: &str) -> PathBuf {
+    let dir = root().join("target/console-shots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chromium_shows_the_screen_through_the_console_page_once() {
+    setup();
+    let vm = Vm::start();
+    let gw = gateway(|_| {}).await;
+    let id = gw.server(&vm.socket).await;
+    // SeaBIOS needs a moment before its screen shows text.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let c = gw.console(id, "vnc-ws").await;
+    let url = c["url"].as_str().unwrap().to_owned();
+    let shot = shot_path("console-page.png");
+    let seen = browse(&url, &shot, None).await;
+    assert_eq!(seen["state"], "connected", "{seen}");
+    assert!(
+        seen["colours"].as_u64().unwrap() > 1,
+        "noVNC drew a blank screen: {seen}"
+    );
+    let (colours, w, h) = png_colours(&shot);
+    assert!(
+        colours > 2 && w == 1024 && h == 700,
+        "{colours} colours, {w}x{h}"
+    );
+    eprintln!("screenshot: {}", shot.display());
+
+    // The link worked once.
+    let again = browse(&url, &shot_path("console-page-again.png"), None).await;
+    assert_ne!(again["state"], "connected", "{again}");
+    assert!(
+        again["status"].as_str().unwrap().contains("disconnected"),
+        "{again}"
+    );
+}
