@@ -209,10 +209,12 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num = |i: usize| -> usize { args.get(i).and_then(|a| a.parse().ok()).unwrap_or(0) };
     let result = match args.first().map(String::as_str) {
-        Some("direct") if args.len() == 4 => match tokio::net::UnixStream::connect(&args[1]).await {
-            Ok(s) => measure(s, None, num(2), num(3)).await,
-            Err(e) => Err(e.into()),
-        },
+        Some("direct") if args.len() == 4 => {
+            match tokio::net::UnixStream::connect(&args[1]).await {
+                Ok(s) => measure(s, None, num(2), num(3)).await,
+                Err(e) => Err(e.into()),
+            }
+        }
         Some("proxy") if args.len() == 5 => {
             match tokio::net::TcpStream::connect(("127.0.0.1", num(1) as u16)).await {
                 Ok(s) => {
@@ -223,9 +225,11 @@ async fn main() {
             }
         }
         Some("hold") if args.len() >= 3 => hold(num(1) as u64, &args[2..]).await,
-        _ => Err("usage: console_bench direct SOCKET ROUNDS FRAMES | proxy PORT PASSWORD \
+        _ => Err(
+            "usage: console_bench direct SOCKET ROUNDS FRAMES | proxy PORT PASSWORD \
                   ROUNDS FRAMES | hold SECONDS PORT:PASSWORD..."
-            .into()),
+                .into(),
+        ),
     };
     if let Err(e) = result {
         eprintln!("console_bench: {e}");

@@ -67,8 +67,8 @@ pub struct Config {
     pub public_cidr: String,
     /// IPv6 /64 of the `public` network; empty for none.
     pub public_cidr6: String,
-    /// Compute backend: `simulated` (or `auto`, which picks QEMU when it is installed, once
-    /// the QEMU driver exists).
+    /// Compute backend: `simulated`, `qemu`, or `auto` (QEMU when `qemu_binary` is
+    /// installed, simulated otherwise).
     pub backend: String,
     /// Simulated backend: seconds a build takes, and each start/shutdown/reboot.
     pub simulated_build_secs: f64,
@@ -78,6 +78,14 @@ pub struct Config {
     /// Simulated backend, for demos: operations (`build`, `start`, `shutdown`, `reboot`,
     /// `destroy`) whose next occurrence fails, one failure per entry.
     pub simulated_fail: Vec<String>,
+    /// QEMU backend: the emulator and `qemu-img`, by name (on `PATH`) or path.
+    pub qemu_binary: PathBuf,
+    pub qemu_img: PathBuf,
+    /// QEMU backend: use KVM instead of TCG (off: Linux guests hang under KVM on some hosts).
+    pub qemu_kvm: bool,
+    /// QEMU backend: seconds a guest has to power off after the ACPI power button, before a
+    /// shutdown turns it off hard and a soft reboot resets it.
+    pub qemu_acpi_timeout_secs: f64,
     /// Consoles: seconds a console's one-time password and link stay valid.
     pub console_ticket_secs: u64,
     /// Address the consoles' VNC (TCP) front end listens on.
@@ -136,6 +144,10 @@ impl Default for Config {
             simulated_op_secs: 2.0,
             stats_interval_secs: 10.0,
             simulated_fail: Vec::new(),
+            qemu_binary: PathBuf::from("qemu-system-x86_64"),
+            qemu_img: PathBuf::from("qemu-img"),
+            qemu_kvm: false,
+            qemu_acpi_timeout_secs: 30.0,
             console_ticket_secs: 30,
             console_listen: std::net::IpAddr::from([127, 0, 0, 1]),
             console_host: None,
@@ -206,8 +218,13 @@ impl Config {
                 anyhow::bail!("public_cidr6 must be a /64 or shorter: addresses are EUI-64");
             }
         }
-        if !["auto", "simulated"].contains(&self.backend.as_str()) {
-            anyhow::bail!("backend '{}' must be auto or simulated", self.backend);
+        if !["auto", "simulated", "qemu"].contains(&self.backend.as_str()) {
+            anyhow::bail!("backend '{}' must be auto, simulated or qemu", self.backend);
+        }
+        if !(self.qemu_acpi_timeout_secs.is_finite()
+            && (0.0..=3600.0).contains(&self.qemu_acpi_timeout_secs))
+        {
+            anyhow::bail!("qemu_acpi_timeout_secs must be between 0 and 3600");
         }
         for task in &self.simulated_fail {
             task_of(task)?;

@@ -126,24 +126,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         )
         .await?;
     let (events_tx, events_rx) = crate::backend::event_channel();
-    // Only the simulated driver exists so far; `auto` picks it until the QEMU driver lands.
-    tracing::info!(
-        backend = "simulated",
-        "compute backend: simulated (no QEMU driver yet)"
-    );
-    let simulated = crate::backend::SimulatedBackend::new(
-        crate::backend::SimulatedConfig {
-            build_secs: config.simulated_build_secs,
-            op_secs: config.simulated_op_secs,
-            sample_interval_secs: config.stats_interval_secs,
-        },
-        events_tx,
-    );
-    for task in config.simulated_failures()? {
-        tracing::warn!("simulated backend: the next {task} will fail (simulated_fail)");
-        simulated.fail_next(None, task);
-    }
-    let backend: Arc<dyn crate::backend::ComputeBackend> = Arc::new(simulated);
+    let backend = crate::backend::select::from_config(&config, events_tx).await?;
     crate::backend::reconciler::reconcile_at_start(&store, &backend).await?;
     let reconciler = crate::backend::reconciler::spawn(
         store.clone(),

@@ -17,7 +17,9 @@
 //! [`crate::domain::server::apply`]. The channel is unbounded so that a slow write to the
 //! store never stalls a driver's timers; events are few (a build's progress is 21 of them).
 
+pub mod qemu;
 pub mod reconciler;
+pub mod select;
 pub mod simulated;
 
 use std::fmt;
@@ -55,6 +57,13 @@ pub struct ServerSpec {
     pub image_id: String,
     /// The image's data file in the image store, when it has one.
     pub image_path: Option<PathBuf>,
+    /// The image's `disk_format` (`raw`, `qcow2`, …).
+    pub image_disk_format: Option<String>,
+    /// The files of the image's `kernel_id` and `ramdisk_id` images, and its
+    /// `os_command_line`: a real backend boots the kernel directly, with the image as disk.
+    pub kernel_path: Option<PathBuf>,
+    pub ramdisk_path: Option<PathBuf>,
+    pub kernel_cmdline: Option<String>,
     pub nics: Vec<NicSpec>,
     pub admin_password: String,
     pub personality: Vec<PersonalityFile>,
@@ -71,6 +80,10 @@ impl fmt::Debug for ServerSpec {
             .field("disk_gib", &self.disk_gib)
             .field("image_id", &self.image_id)
             .field("image_path", &self.image_path)
+            .field("image_disk_format", &self.image_disk_format)
+            .field("kernel_path", &self.kernel_path)
+            .field("ramdisk_path", &self.ramdisk_path)
+            .field("kernel_cmdline", &self.kernel_cmdline)
             .field("nics", &self.nics)
             .field("admin_password", &"<redacted>")
             .field("personality", &self.personality)

@@ -664,6 +664,34 @@ fn ref_string(v: &Value, what: &str) -> ApiResult<String> {
     }
 }
 
+/// The files of the image's `kernel_id` and `ramdisk_id` images (OpenStack's way of
+/// booting a kernel directly): each must be an active image the caller can see, with data.
+async fn boot_files(
+    state: &AppState,
+    who: &Identity,
+    image: &crate::domain::image::Image,
+) -> ApiResult<(Option<std::path::PathBuf>, Option<std::path::PathBuf>)> {
+    let mut files = [None, None];
+    for (slot, key) in files.iter_mut().zip(["kernel_id", "ramdisk_id"]) {
+        let Some(id) = image.properties.get(key).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let bad = || {
+            ApiError::bad_request(format!(
+                "image {} has {key} {id}, which is not an active image you can use",
+                image.id
+            ))
+        };
+        let part = visible_image(state, who, id).await.map_err(|_| bad())?;
+        if part.status != ImageStatus::Active {
+            return Err(bad());
+        }
+        *slot = Some(state.images.path_of(&part.id).map_err(|_| bad())?);
+    }
+    let [kernel, ramdisk] = files;
+    Ok((kernel, ramdisk))
+}
+
 /// A random administrator password: 12 letters and digits, shown once, never stored.
 fn admin_password() -> String {
     const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -736,6 +764,7 @@ async fn create(
             cfg.server_max_metadata
         )));
     }
+    let (kernel_path, ramdisk_path) = boot_files(&state, &who, &image).await?;
     let prefix = MacPrefix::parse(&cfg.mac_prefix).map_err(ApiError::internal)?;
     let server = state
         .store
@@ -761,6 +790,10 @@ async fn create(
         disk_gib: u64::from(flavor.disk),
         image_id: image.id.clone(),
         image_path: state.images.path_of(&image.id).ok(),
+        image_disk_format: image.disk_format.clone(),
+        kernel_path,
+        ramdisk_path,
+        kernel_cmdline: image.properties.get("os_command_line").cloned(),
         nics: server
             .nics
             .iter()

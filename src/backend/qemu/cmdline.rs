@@ -1,0 +1,207 @@
+//! What a server's QEMU is started with, and where its files are: pure, so that the
+//! argument list is unit-tested without QEMU.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// What the driver keeps of a server between boots and across gateway restarts, in the
+/// server's `vm.json`: everything a start needs (the build's spec is gone by then).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmFile {
+    pub id: i64,
+    pub name: String,
+    pub vcpus: u32,
+    pub ram_mib: u64,
+    pub macs: Vec<String>,
+    /// `-kernel`/`-initrd`/`-append`, from the image's `kernel_id`/`ramdisk_id`/
+    /// `os_command_line`; without a kernel the disk boots through the BIOS.
+    pub kernel: Option<PathBuf>,
+    pub initrd: Option<PathBuf>,
+    pub cmdline: Option<String>,
+    /// A config drive (`config.img`) is attached as the second disk.
+    pub config_drive: bool,
+}
+
+/// The files of one server, all in its own directory under the driver's.
+#[derive(Debug, Clone)]
+pub struct VmPaths {
+    pub dir: PathBuf,
+}
+
+impl VmPaths {
+    pub fn new(root: &Path, id: i64) -> VmPaths {
+        VmPaths {
+            dir: root.join(id.to_string()),
+        }
+    }
+    pub fn file(&self) -> PathBuf {
+        self.dir.join("vm.json")
+    }
+    pub fn disk(&self) -> PathBuf {
+        self.dir.join("disk.qcow2")
+    }
+    pub fn config_drive(&self) -> PathBuf {
+        self.dir.join("config.img")
+    }
+    pub fn qmp(&self) -> PathBuf {
+        self.dir.join("qmp.sock")
+    }
+    pub fn vnc(&self) -> PathBuf {
+        self.dir.join("vnc.sock")
+    }
+    pub fn serial_log(&self) -> PathBuf {
+        self.dir.join("serial.log")
+    }
+    pub fn qemu_log(&self) -> PathBuf {
+        self.dir.join("qemu.log")
+    }
+    pub fn pid(&self) -> PathBuf {
+        self.dir.join("qemu.pid")
+    }
+}
+
+/// The kernel command line when an image with a kernel gives none: both consoles, so that
+/// the banner reaches the serial log and the VNC screen.
+pub const DEFAULT_CMDLINE: &str = "console=tty0 console=ttyS0";
+
+/// QEMU's arguments for one server.
+pub fn args(vm: &VmFile, paths: &VmPaths, kvm: bool) -> Vec<OsString> {
+    let mut a: Vec<OsString> = Vec::new();
+    let mut push = |s: &str| a.push(s.into());
+    push("-name");
+    push(&format!("cyclades-{},process=cyclades-{}", vm.id, vm.id));
+    // No default devices (QEMU's default NIC makes iPXE try DHCP for seconds, and a default
+    // CD-ROM and floppy would be the guest's): every device is given below.
+    push("-nodefaults");
+    push("-machine");
+    push("pc");
+    push("-accel");
+    push(if kvm { "kvm" } else { "tcg" });
+    push("-m");
+    push(&vm.ram_mib.to_string());
+    push("-smp");
+    push(&vm.vcpus.max(1).to_string());
+    push("-vga");
+    push("std");
+    push("-display");
+    push("none");
+    // No VNC password: the console proxy authenticates viewers itself.
+    push("-vnc");
+    push(&format!("unix:{}", paths.vnc().display()));
+    push("-qmp");
+    push(&format!(
+        "unix:{},server=on,wait=off",
+        paths.qmp().display()
+    ));
+    push("-chardev");
+    push(&format!(
+        "file,id=serial0,path={},append=on",
+        paths.serial_log().display()
+    ));
+    push("-serial");
+    push("chardev:serial0");
+    push("-pidfile");
+    push(&paths.pid().display().to_string());
+    // A guest power-off leaves the process (status `shutdown`): a soft reboot resets and
+    // continues it, anything else quits it.
+    push("-no-shutdown");
+    push("-drive");
+    push(&format!(
+        "file={},format=qcow2,if=virtio,index=0",
+        paths.disk().display()
+    ));
+    if vm.config_drive {
+        push("-drive");
+        push(&format!(
+            "file={},format=raw,if=virtio,index=1,readonly=on",
+            paths.config_drive().display()
+        ));
+    }
+    for (i, mac) in vm.macs.iter().enumerate() {
+        // A hub port of this process only: the NIC exists with the server's MAC address but
+        // reaches no host network. `romfile=` keeps iPXE out of the boot.
+        push("-netdev");
+        push(&format!("hubport,id=nic{i},hubid={i}"));
+        push("-device");
+        push(&format!("virtio-net-pci,netdev=nic{i},mac={mac},romfile="));
+    }
+    match &vm.kernel {
+        Some(kernel) => {
+            push("-kernel");
+            push(&kernel.display().to_string());
+            if let Some(initrd) = &vm.initrd {
+                push("-initrd");
+                push(&initrd.display().to_string());
+            }
+            push("-append");
+            push(vm.cmdline.as_deref().unwrap_or(DEFAULT_CMDLINE));
+        }
+        None => {
+            push("-boot");
+            push("order=c");
+        }
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vm() -> VmFile {
+        VmFile {
+            id: 7,
+            name: "web".into(),
+            vcpus: 2,
+            ram_mib: 256,
+            macs: vec!["aa:00:00:12:34:56".into(), "aa:00:00:12:34:57".into()],
+            kernel: Some("/img/k".into()),
+            initrd: Some("/img/r".into()),
+            cmdline: None,
+            config_drive: true,
+        }
+    }
+
+    fn joined(v: &VmFile, kvm: bool) -> String {
+        let p = VmPaths::new(Path::new("/d"), v.id);
+        args(v, &p, kvm)
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn flavor_nics_and_kernel_become_arguments() {
+        let s = joined(&vm(), false);
+        assert!(s.contains("-accel tcg"), "{s}");
+        assert!(s.contains("-m 256 -smp 2"), "{s}");
+        assert!(s.contains("-vnc unix:/d/7/vnc.sock"), "{s}");
+        assert!(
+            s.contains("-qmp unix:/d/7/qmp.sock,server=on,wait=off"),
+            "{s}"
+        );
+        assert!(s.contains("mac=aa:00:00:12:34:56"), "{s}");
+        assert!(s.contains("netdev=nic1,mac=aa:00:00:12:34:57"), "{s}");
+        assert!(
+            s.contains("-kernel /img/k -initrd /img/r -append console=tty0 console=ttyS0"),
+            "{s}"
+        );
+        assert!(s.contains("file=/d/7/config.img,format=raw,if=virtio,index=1,readonly=on"));
+        assert!(!s.contains("-boot"), "{s}");
+    }
+
+    #[test]
+    fn a_whole_disk_image_boots_from_its_disk_and_kvm_is_a_switch() {
+        let mut v = vm();
+        v.kernel = None;
+        v.config_drive = false;
+        v.macs.clear();
+        let s = joined(&v, true);
+        assert!(s.contains("-accel kvm"), "{s}");
+        assert!(s.contains("-boot order=c"), "{s}");
+        assert!(!s.contains("-kernel") && !s.contains("config.img") && !s.contains("-netdev"));
+    }
+}

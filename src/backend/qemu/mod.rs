@@ -1,0 +1,1142 @@
+//! The QEMU compute backend: every server is a real virtual machine, one `qemu-system-x86_64`
+//! process per running server, controlled over QMP ([`qmp`]). It emits the same events as
+//! the simulated driver, so the reconciler and the state machine don't know which runs.
+//!
+//! **Files.** Each server has a directory `<data dir>/qemu/<id>/`: `disk.qcow2` (a qcow2
+//! overlay over the image's file in the image store, which is never written; sized to the
+//! flavor's disk), `config.img` (the config drive), `vm.json` (what a start needs, see
+//! [`cmdline::VmFile`]), and while it runs `qemu.pid`, `qmp.sock`, `vnc.sock`, with
+//! `serial.log` (the guest's serial console) and `qemu.log` (QEMU's own messages).
+//!
+//! **Processes outlive the gateway.** QEMU runs in its own process group, its output goes
+//! to files, so a gateway that stops (or is killed with SIGKILL) leaves it running. At start
+//! [`QemuBackend::open`] finds every server directory, checks the pid file against the
+//! process's command line, and re-attaches over the QMP socket; a server whose QEMU is gone
+//! is reported stopped, so it never stays ACTIVE on a guess.
+//!
+//! **Events.** A supervisor task per running process reads QMP events: a guest that powers
+//! itself off (`SHUTDOWN`, guest) is quit and reported `Stopped`; a process that ends
+//! without having been asked to is reported `Crashed` with the last lines of its logs. A
+//! shutdown is an ACPI power-button press (`system_powerdown`) and, after
+//! `acpi_timeout` without the guest powering off, a hard `quit`; a soft reboot is the same
+//! press followed by `system_reset` and `cont` once the guest is off (or a reset at once
+//! after the timeout), a hard reboot a `system_reset`.
+//!
+//! **Concurrency.** One std mutex holds the driver's view of every server; no await
+//! happens under it. The slow work of an operation (qemu-img, spawning, waiting for an
+//! exit) runs in a task that holds the server's own async `work` lock, so that a destroy
+//! waits for a build or start to finish instead of racing it. As in the simulated driver,
+//! each operation carries a generation number checked under the lock before it reports:
+//! nothing follows `Destroyed`.
+
+pub mod cmdline;
+pub mod qmp;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+use tokio::time::{MissedTickBehavior, sleep};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use self::cmdline::{VmFile, VmPaths};
+use self::qmp::{Command as Cmd, Event, Qmp};
+use super::{BackendError, ComputeBackend, EventSender, ObservedState, Sample, ServerSpec};
+use crate::domain::server::{BackendEvent, RebootKind, Task};
+use crate::domain::time;
+
+/// What the driver runs and how long it waits.
+#[derive(Debug, Clone)]
+pub struct QemuConfig {
+    /// `qemu-system-x86_64`, by name (searched on `PATH`) or path.
+    pub binary: PathBuf,
+    /// `qemu-img`, likewise.
+    pub img_binary: PathBuf,
+    /// Where the servers' directories are (`<data dir>/qemu`).
+    pub dir: PathBuf,
+    /// `-accel kvm` instead of TCG.
+    pub kvm: bool,
+    /// How long a guest has to power off after the ACPI power button.
+    pub acpi_timeout: Duration,
+    pub sample_interval: Duration,
+}
+
+/// Samples kept per server, as the simulated driver.
+const HISTORY: usize = super::simulated::HISTORY;
+/// How long QEMU may take to open its QMP socket (0.02–0.05 s measured).
+const QMP_READY: Duration = Duration::from_secs(15);
+/// How long a process may take to exit after `quit` or SIGKILL.
+const EXIT_WAIT: Duration = Duration::from_secs(10);
+/// Lines of each log a crash report carries.
+const LOG_TAIL: usize = 8;
+
+/// Is `binary` something that can be run (a path to an executable, or a name on `PATH`)?
+pub fn find_binary(binary: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if binary.components().count() > 1 {
+        return runnable(binary).then(|| binary.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(binary))
+        .find(|p| runnable(p))
+}
+
+pub struct QemuBackend {
+    inner: Arc<Inner>,
+    _stop: DropGuard,
+}
+
+struct Inner {
+    cfg: QemuConfig,
+    events: EventSender,
+    stop: CancellationToken,
+    state: Mutex<State>,
+}
+
+struct State {
+    vms: BTreeMap<i64, Vm>,
+    generation: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Power {
+    Building,
+    Running,
+    Stopped,
+    Broken,
+}
+
+impl Power {
+    fn observed(self) -> ObservedState {
+        match self {
+            Power::Building => ObservedState::Building,
+            Power::Running => ObservedState::Running,
+            Power::Stopped => ObservedState::Stopped,
+            Power::Broken => ObservedState::Error,
+        }
+    }
+}
+
+struct Vm {
+    power: Power,
+    op: Option<Op>,
+    machine: Option<Machine>,
+    /// Held by the task doing an operation's slow part.
+    work: Arc<tokio::sync::Mutex<()>>,
+    vcpus: u32,
+    samples: VecDeque<Sample>,
+    /// The process's CPU time (clock ticks) at the last sample.
+    cpu: Option<(u64, Instant)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Op {
+    task: Task,
+    generation: u64,
+}
+
+/// A running QEMU process.
+#[derive(Clone)]
+struct Machine {
+    qmp: Qmp,
+    pid: i32,
+    /// Turns `Some(how it ended)` once the process is gone.
+    exited: watch::Receiver<Option<String>>,
+    /// The driver asked it to go (quit, or the guest powered off): an exit is no crash.
+    quitting: Arc<AtomicBool>,
+}
+
+impl Machine {
+    async fn wait_exit(&self, limit: Duration) -> bool {
+        let mut rx = self.exited.clone();
+        tokio::time::timeout(limit, rx.wait_for(Option::is_some))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    fn kill(&self) {
+        // SAFETY: kill(2) with a pid this driver started or verified by its command line.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+        }
+    }
+
+    /// Asks QEMU to quit, then kills it if it has not gone in time.
+    async fn stop(&self) {
+        self.quitting.store(true, Ordering::SeqCst);
+        let _ = self.qmp.execute(Cmd::Quit).await;
+        if !self.wait_exit(EXIT_WAIT).await {
+            tracing::warn!(pid = self.pid, "QEMU did not quit; killing it");
+            self.kill();
+            self.wait_exit(EXIT_WAIT).await;
+        }
+    }
+}
+
+impl QemuBackend {
+    /// A driver over `cfg.dir`, re-attached to every QEMU process still running there.
+    pub async fn open(cfg: QemuConfig, events: EventSender) -> anyhow::Result<QemuBackend> {
+        std::fs::create_dir_all(&cfg.dir)
+            .map_err(|e| anyhow::anyhow!("cannot create QEMU dir {}: {e}", cfg.dir.display()))?;
+        let stop = CancellationToken::new();
+        let inner = Arc::new(Inner {
+            cfg,
+            events,
+            stop: stop.clone(),
+            state: Mutex::new(State {
+                vms: BTreeMap::new(),
+                generation: 0,
+            }),
+        });
+        inner.reattach_all().await?;
+        inner.start_sampler();
+        Ok(QemuBackend {
+            inner,
+            _stop: stop.drop_guard(),
+        })
+    }
+
+    /// The directory of a server's files.
+    pub fn server_dir(&self, id: i64) -> PathBuf {
+        VmPaths::new(&self.inner.cfg.dir, id).dir
+    }
+
+    /// Starts an operation on a running server: checks, records it, and runs `work`.
+    fn begin_running<F, Fut>(
+        &self,
+        id: i64,
+        task: Task,
+        action: &'static str,
+        work: F,
+    ) -> Result<(), BackendError>
+    where
+        F: FnOnce(Arc<Inner>, Machine, u64) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let inner = &self.inner;
+        let mut st = inner.lock();
+        st.generation += 1;
+        let generation = st.generation;
+        let vm = st.vms.get_mut(&id).ok_or(BackendError::NotFound(id))?;
+        if let Some(op) = &vm.op {
+            return Err(BackendError::Busy { id, task: op.task });
+        }
+        let machine = match (&vm.power, &vm.machine) {
+            (Power::Running, Some(m)) => m.clone(),
+            _ => {
+                return Err(BackendError::InvalidState {
+                    id,
+                    action,
+                    state: vm.power.observed(),
+                });
+            }
+        };
+        vm.op = Some(Op { task, generation });
+        inner.spawn(work(Arc::clone(inner), machine, generation));
+        Ok(())
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every change under the lock is a few assignments: a panic elsewhere leaves
+        // nothing half-done worth refusing to read.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn emit(&self, id: i64, event: BackendEvent) {
+        // No receiver: the gateway is shutting down and nobody is left to tell.
+        let _ = self.events.send((id, event));
+    }
+
+    fn paths(&self, id: i64) -> VmPaths {
+        VmPaths::new(&self.cfg.dir, id)
+    }
+
+    fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = work => {}
+            }
+        });
+    }
+
+    /// Runs `f` on the server if operation `generation` is still its current one, and sends
+    /// the event it makes, under the lock. False when the operation was superseded.
+    fn report(&self, id: i64, generation: u64, f: impl FnOnce(&mut Vm) -> BackendEvent) -> bool {
+        let mut st = self.lock();
+        let Some(vm) = st
+            .vms
+            .get_mut(&id)
+            .filter(|vm| vm.op.is_some_and(|op| op.generation == generation))
+        else {
+            return false;
+        };
+        let event = f(vm);
+        self.emit(id, event);
+        true
+    }
+
+    /// Records a started machine whatever happened meanwhile: a destroy that superseded the
+    /// operation must find it to stop it.
+    fn attach(&self, id: i64, machine: &Machine) {
+        if let Some(vm) = self.lock().vms.get_mut(&id) {
+            vm.machine = Some(machine.clone());
+            vm.cpu = None;
+        }
+    }
+
+    /// Finds the servers of earlier runs.
+    async fn reattach_all(self: &Arc<Self>) -> anyhow::Result<()> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&self.cfg.dir)? {
+            let entry = entry?;
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            let paths = self.paths(id);
+            // A directory without vm.json is a build cut short: the reconciler sees the
+            // server vanish; a delete finds nothing to stop and removes the directory.
+            let Ok(text) = std::fs::read_to_string(paths.file()) else {
+                continue;
+            };
+            match serde_json::from_str::<VmFile>(&text) {
+                Ok(file) => found.push((id, file)),
+                Err(e) => tracing::warn!("{}: {e}", paths.file().display()),
+            }
+        }
+        for (id, file) in found {
+            // Recorded as stopped first: the supervisor of a process that ends while this
+            // runs then finds no machine to report about, and the server stays stopped.
+            self.lock().vms.insert(
+                id,
+                Vm {
+                    power: Power::Stopped,
+                    op: None,
+                    machine: None,
+                    work: Arc::default(),
+                    vcpus: file.vcpus,
+                    samples: VecDeque::new(),
+                    cpu: None,
+                },
+            );
+            let paths = self.paths(id);
+            let Some(pid) = live_pid(&paths) else {
+                tracing::info!(server = id, "QEMU backend: found a stopped server");
+                continue;
+            };
+            match self.reattach(id, &paths, pid).await {
+                Ok(Some(m)) => {
+                    let mut st = self.lock();
+                    if let Some(vm) = st.vms.get_mut(&id)
+                        && m.exited.borrow().is_none()
+                    {
+                        vm.machine = Some(m);
+                        vm.power = Power::Running;
+                        tracing::info!(
+                            server = id,
+                            pid,
+                            "QEMU backend: re-attached to a running server"
+                        );
+                    }
+                }
+                Ok(None) => tracing::info!(
+                    server = id,
+                    "QEMU backend: found a powered-off server; its QEMU quit"
+                ),
+                Err(e) => {
+                    tracing::warn!(
+                        server = id,
+                        pid,
+                        "cannot re-attach to QEMU ({e}); killing it"
+                    );
+                    // SAFETY: a pid whose command line names this server's QMP socket.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn reattach(
+        self: &Arc<Self>,
+        id: i64,
+        paths: &VmPaths,
+        pid: i32,
+    ) -> Result<Option<Machine>, String> {
+        let qmp = connect_retrying(&paths.qmp(), QMP_READY, || {
+            std::path::Path::new(&format!("/proc/{pid}")).exists()
+        })
+        .await?;
+        let (tx, rx) = watch::channel(None);
+        // Not our child: its end shows as the pid going away (init reaps it).
+        tokio::spawn(async move {
+            while pid_alive(pid) {
+                sleep(Duration::from_millis(100)).await;
+            }
+            let _ = tx.send(Some("the QEMU process ended".into()));
+        });
+        let machine = Machine {
+            qmp,
+            pid,
+            exited: rx,
+            quitting: Arc::default(),
+        };
+        self.supervise(id, &machine);
+        // Powered off while nobody watched (-no-shutdown keeps such a process): finish it.
+        if machine.qmp.status().await.as_deref() == Ok("shutdown") {
+            machine.stop().await;
+            return Ok(None);
+        }
+        Ok(Some(machine))
+    }
+
+    /// Spawns QEMU for `file` and waits until its QMP socket answers.
+    async fn boot(self: &Arc<Self>, file: &VmFile) -> Result<Machine, String> {
+        let paths = self.paths(file.id);
+        for stale in [paths.qmp(), paths.vnc(), paths.pid()] {
+            let _ = std::fs::remove_file(stale);
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(paths.qemu_log())
+            .map_err(|e| format!("{}: {e}", paths.qemu_log().display()))?;
+        let log2 = log.try_clone().map_err(|e| e.to_string())?;
+        let mut child = tokio::process::Command::new(&self.cfg.binary)
+            .args(cmdline::args(file, &paths, self.cfg.kvm))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            // Its own process group: a Ctrl-C or SIGTERM meant for the gateway's group
+            // does not reach the VMs, which outlive the gateway.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", self.cfg.binary.display()))?;
+        let pid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
+        let (tx, rx) = watch::channel(None);
+        let exited = Arc::new(AtomicBool::new(false));
+        let exited2 = Arc::clone(&exited);
+        tokio::spawn(async move {
+            let how = match child.wait().await {
+                Ok(s) => describe_exit(s),
+                Err(e) => format!("cannot wait for QEMU: {e}"),
+            };
+            exited2.store(true, Ordering::SeqCst);
+            let _ = tx.send(Some(how));
+        });
+        let qmp = match connect_retrying(&paths.qmp(), QMP_READY, || !exited.load(Ordering::SeqCst))
+            .await
+        {
+            Ok(q) => q,
+            Err(e) => {
+                let mut rx = rx.clone();
+                let how =
+                    tokio::time::timeout(Duration::from_secs(2), rx.wait_for(Option::is_some))
+                        .await
+                        .ok()
+                        .and_then(|r| r.ok().and_then(|v| v.clone()));
+                if how.is_none() && pid > 0 {
+                    // SAFETY: our own child, which did not open its QMP socket in time.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                }
+                return Err(format!(
+                    "QEMU did not start ({}){}",
+                    how.unwrap_or(e),
+                    log_tail(&paths.qemu_log(), "qemu.log")
+                ));
+            }
+        };
+        let machine = Machine {
+            qmp,
+            pid,
+            exited: rx,
+            quitting: Arc::default(),
+        };
+        self.supervise(file.id, &machine);
+        Ok(machine)
+    }
+
+    /// Watches a running machine: quits it when the guest powers off (unless a soft reboot
+    /// is waiting for that), and turns its end into `Stopped` or `Crashed`.
+    fn supervise(self: &Arc<Self>, id: i64, machine: &Machine) {
+        let me = Arc::clone(self);
+        let m = machine.clone();
+        let mut events = machine.qmp.subscribe();
+        self.spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(Event::Shutdown { guest: true, reason }) => {
+                        let rebooting = me.lock().vms.get(&id).is_some_and(|vm| {
+                            vm.op.is_some_and(|op| matches!(op.task, Task::Reboot(_)))
+                        });
+                        if !rebooting {
+                            tracing::info!(server = id, %reason, "guest powered off; quitting QEMU");
+                            m.quitting.store(true, Ordering::SeqCst);
+                            let _ = m.qmp.execute(Cmd::Quit).await;
+                        }
+                    }
+                    Ok(Event::Other(name)) if name == qmp::CLOSED => break,
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+            if !m.wait_exit(EXIT_WAIT).await {
+                tracing::warn!(server = id, pid = m.pid, "QEMU closed its monitor but did not exit; killing it");
+                m.kill();
+                m.wait_exit(EXIT_WAIT).await;
+            }
+            let how = m.exited.borrow().clone().unwrap_or_default();
+            me.exited(id, &m, &how);
+        });
+    }
+
+    /// A machine's process is gone.
+    fn exited(&self, id: i64, m: &Machine, how: &str) {
+        let paths = self.paths(id);
+        let _ = std::fs::remove_file(paths.pid());
+        let mut st = self.lock();
+        let Some(vm) = st.vms.get_mut(&id) else {
+            return;
+        };
+        if vm.machine.as_ref().is_none_or(|cur| cur.pid != m.pid) {
+            return;
+        }
+        vm.machine = None;
+        vm.power = Power::Stopped;
+        let asked = m.quitting.load(Ordering::SeqCst);
+        let event = match vm.op.map(|op| op.task) {
+            // The destroy waits for this exit itself.
+            Some(Task::Destroy) => return,
+            Some(Task::Shutdown) => {
+                vm.op = None;
+                BackendEvent::Stopped
+            }
+            _ if asked && vm.op.is_none() => BackendEvent::Stopped,
+            _ => {
+                vm.op = None;
+                BackendEvent::Crashed {
+                    message: format!(
+                        "QEMU exited unexpectedly ({how}){}{}",
+                        log_tail(&paths.qemu_log(), "qemu.log"),
+                        log_tail(&paths.serial_log(), "serial console")
+                    ),
+                }
+            }
+        };
+        tracing::info!(server = id, %how, ?event, "QEMU exited");
+        self.emit(id, event);
+    }
+
+    fn start_sampler(self: &Arc<Self>) {
+        let me = Arc::clone(self);
+        let period = self.cfg.sample_interval.max(Duration::from_millis(10));
+        self.spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                me.sample_running();
+            }
+        });
+    }
+
+    /// CPU time from `/proc/<pid>/stat`. The NICs reach no network (a hub port of their
+    /// own), and QMP has no per-NIC counters: network samples are zero.
+    fn sample_running(&self) {
+        let hz = clock_ticks();
+        let now = Instant::now();
+        let at = time::now();
+        let mut st = self.lock();
+        for vm in st.vms.values_mut() {
+            let Some(m) = vm.machine.as_ref().filter(|_| vm.power == Power::Running) else {
+                continue;
+            };
+            let Some(ticks) = cpu_ticks(m.pid) else {
+                continue;
+            };
+            if let Some((before, when)) = vm.cpu {
+                let secs = now.duration_since(when).as_secs_f64();
+                if secs > 0.0 {
+                    let used = ticks.saturating_sub(before) as f64 / hz;
+                    let pct = (used / secs / f64::from(vm.vcpus.max(1)) * 100.0).clamp(0.0, 100.0);
+                    if vm.samples.len() >= HISTORY {
+                        vm.samples.pop_front();
+                    }
+                    vm.samples.push_back(Sample {
+                        at,
+                        cpu_percent: pct as f32,
+                        net_rx_bytes: 0,
+                        net_tx_bytes: 0,
+                    });
+                }
+            }
+            vm.cpu = Some((ticks, now));
+        }
+    }
+}
+
+/// Connects to a QMP socket that may not exist yet, while `alive` says the process runs.
+async fn connect_retrying(
+    path: &Path,
+    limit: Duration,
+    alive: impl Fn() -> bool,
+) -> Result<Qmp, String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match Qmp::connect(path).await {
+            Ok(q) => return Ok(q),
+            Err(e) => {
+                if !alive() {
+                    return Err("the process exited".into());
+                }
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "no QMP on {} within {limit:?}: {e}",
+                        path.display()
+                    ));
+                }
+            }
+        }
+        sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn describe_exit(s: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (s.code(), s.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => "ended".into(),
+    }
+}
+
+/// A process that exists and is not a zombie waiting for a parent (or init) to reap it.
+fn pid_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    if pid <= 0 || unsafe { libc::kill(pid, 0) } != 0 {
+        return false;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].trim_start().chars().next());
+    state != Some('Z')
+}
+
+/// The pid in the server's pid file, if that process is alive and is this server's QEMU
+/// (its command line names the server's QMP socket: pids are reused).
+fn live_pid(paths: &VmPaths) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(paths.pid())
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    if !pid_alive(pid) {
+        return None;
+    }
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let needle = paths.qmp().display().to_string();
+    String::from_utf8_lossy(&cmd)
+        .contains(&needle)
+        .then_some(pid)
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 { hz as f64 } else { 100.0 }
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of the whole line are the 12th and 13th after the name.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// The last lines of a log, printable, as a suffix for a message; empty without any.
+fn log_tail(path: &Path, what: &str) -> String {
+    let Ok(bytes) = std::fs::read(path) else {
+        return String::new();
+    };
+    let start = bytes.len().saturating_sub(16 * 1024);
+    let text = String::from_utf8_lossy(&bytes[start..]);
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            l.chars()
+                .filter(|c| !c.is_control() || *c == '\t')
+                .collect::<String>()
+                .trim()
+                .to_owned()
+        })
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let tail = &lines[lines.len().saturating_sub(LOG_TAIL)..];
+    format!("; last lines of {what}: {}", tail.join(" | "))
+}
+
+/// The disk formats a server's disk can be an overlay of.
+fn backing_format(format: Option<&str>) -> Result<&'static str, String> {
+    match format {
+        Some("raw") => Ok("raw"),
+        Some("qcow2") => Ok("qcow2"),
+        Some(other) => Err(format!(
+            "images of disk_format '{other}' cannot boot a server: only raw and qcow2 can"
+        )),
+        None => {
+            Err("the image has no disk_format: only raw and qcow2 images can boot a server".into())
+        }
+    }
+}
+
+/// Builds server `spec.id`: its disk, its files, its first boot.
+async fn build(
+    inner: Arc<Inner>,
+    spec: ServerSpec,
+    generation: u64,
+    work: Arc<tokio::sync::Mutex<()>>,
+) {
+    let _work = work.lock().await;
+    let id = spec.id;
+    let fail = |message: String| {
+        move |vm: &mut Vm| {
+            vm.op = None;
+            vm.power = Power::Broken;
+            BackendEvent::Failed {
+                task: Task::Build,
+                message,
+            }
+        }
+    };
+    if !inner.report(id, generation, |_| BackendEvent::Progress(0)) {
+        return;
+    }
+    let paths = inner.paths(id);
+    let file = match prepare(&inner, &spec, &paths).await {
+        Ok(f) => f,
+        Err(message) => {
+            inner.report(id, generation, fail(message));
+            return;
+        }
+    };
+    if !inner.report(id, generation, |_| BackendEvent::Progress(50)) {
+        return;
+    }
+    let machine = match inner.boot(&file).await {
+        Ok(m) => m,
+        Err(message) => {
+            inner.report(id, generation, fail(message));
+            return;
+        }
+    };
+    inner.attach(id, &machine);
+    inner.report(id, generation, |_| BackendEvent::Progress(100));
+    inner.report(id, generation, |vm| {
+        vm.op = None;
+        vm.power = Power::Running;
+        BackendEvent::BuildSucceeded
+    });
+}
+
+/// The server's directory, disk and `vm.json`.
+async fn prepare(inner: &Inner, spec: &ServerSpec, paths: &VmPaths) -> Result<VmFile, String> {
+    let image = spec
+        .image_path
+        .as_ref()
+        .ok_or_else(|| format!("image {} has no data in the image store", spec.image_id))?;
+    tokio::fs::metadata(image)
+        .await
+        .map_err(|e| format!("image file {}: {e}", image.display()))?;
+    let format = backing_format(spec.image_disk_format.as_deref())?;
+    for (what, path) in [
+        ("kernel", &spec.kernel_path),
+        ("ramdisk", &spec.ramdisk_path),
+    ] {
+        if let Some(p) = path {
+            tokio::fs::metadata(p)
+                .await
+                .map_err(|e| format!("{what} file {}: {e}", p.display()))?;
+        }
+    }
+    tokio::fs::create_dir_all(&paths.dir)
+        .await
+        .map_err(|e| format!("{}: {e}", paths.dir.display()))?;
+    let mut cmd = tokio::process::Command::new(&inner.cfg.img_binary);
+    cmd.args(["create", "-q", "-f", "qcow2", "-b"])
+        .arg(image)
+        .args(["-F", format])
+        .arg(paths.disk());
+    if spec.disk_gib > 0 {
+        cmd.arg(format!("{}G", spec.disk_gib));
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("cannot run {}: {e}", inner.cfg.img_binary.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "qemu-img could not create the server's disk: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let file = VmFile {
+        id: spec.id,
+        name: spec.name.clone(),
+        vcpus: spec.vcpus,
+        ram_mib: spec.ram_mib,
+        macs: spec.nics.iter().map(|n| n.mac.clone()).collect(),
+        kernel: spec.kernel_path.clone(),
+        initrd: spec.ramdisk_path.clone(),
+        cmdline: spec.kernel_cmdline.clone(),
+        config_drive: false,
+    };
+    write_vm_file(paths, &file)?;
+    Ok(file)
+}
+
+fn write_vm_file(paths: &VmPaths, file: &VmFile) -> Result<(), String> {
+    let text = serde_json::to_vec_pretty(file).map_err(|e| e.to_string())?;
+    let tmp = paths.dir.join("vm.json.new");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, paths.file()))
+        .map_err(|e| format!("{}: {e}", paths.file().display()))
+}
+
+#[async_trait]
+impl ComputeBackend for QemuBackend {
+    async fn create(&self, spec: ServerSpec) -> Result<(), BackendError> {
+        let inner = &self.inner;
+        let mut st = inner.lock();
+        if st.vms.contains_key(&spec.id) {
+            return Err(BackendError::AlreadyExists(spec.id));
+        }
+        st.generation += 1;
+        let generation = st.generation;
+        let work: Arc<tokio::sync::Mutex<()>> = Arc::default();
+        st.vms.insert(
+            spec.id,
+            Vm {
+                power: Power::Building,
+                op: Some(Op {
+                    task: Task::Build,
+                    generation,
+                }),
+                machine: None,
+                work: Arc::clone(&work),
+                vcpus: spec.vcpus,
+                samples: VecDeque::new(),
+                cpu: None,
+            },
+        );
+        inner.spawn(build(Arc::clone(inner), spec, generation, work));
+        Ok(())
+    }
+
+    async fn start(&self, id: i64) -> Result<(), BackendError> {
+        let inner = &self.inner;
+        let mut st = inner.lock();
+        st.generation += 1;
+        let generation = st.generation;
+        let vm = st.vms.get_mut(&id).ok_or(BackendError::NotFound(id))?;
+        if let Some(op) = &vm.op {
+            return Err(BackendError::Busy { id, task: op.task });
+        }
+        if vm.power != Power::Stopped {
+            return Err(BackendError::InvalidState {
+                id,
+                action: "start",
+                state: vm.power.observed(),
+            });
+        }
+        vm.op = Some(Op {
+            task: Task::Start,
+            generation,
+        });
+        let work = Arc::clone(&vm.work);
+        let me = Arc::clone(inner);
+        inner.spawn(async move {
+            let _work = work.lock().await;
+            let paths = me.paths(id);
+            let booted = match std::fs::read_to_string(paths.file()) {
+                Ok(text) => match serde_json::from_str::<VmFile>(&text) {
+                    Ok(file) => me.boot(&file).await,
+                    Err(e) => Err(format!("{}: {e}", paths.file().display())),
+                },
+                Err(e) => Err(format!("{}: {e}", paths.file().display())),
+            };
+            match booted {
+                Ok(machine) => {
+                    me.attach(id, &machine);
+                    me.report(id, generation, |vm| {
+                        vm.op = None;
+                        vm.power = Power::Running;
+                        BackendEvent::Started
+                    });
+                }
+                Err(message) => {
+                    me.report(id, generation, |vm| {
+                        vm.op = None;
+                        BackendEvent::Failed {
+                            task: Task::Start,
+                            message,
+                        }
+                    });
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn shutdown(&self, id: i64) -> Result<(), BackendError> {
+        let timeout = self.inner.cfg.acpi_timeout;
+        self.begin_running(
+            id,
+            Task::Shutdown,
+            "shut down",
+            move |inner, m, generation| async move {
+                // The exit concludes the shutdown (see `Inner::exited`); this only escalates.
+                if let Err(e) = m.qmp.execute(Cmd::SystemPowerdown).await {
+                    tracing::warn!(server = id, "system_powerdown: {e}");
+                }
+                if m.wait_exit(timeout).await {
+                    return;
+                }
+                let still = inner
+                    .lock()
+                    .vms
+                    .get(&id)
+                    .is_some_and(|vm| vm.op.is_some_and(|op| op.generation == generation));
+                if still {
+                    tracing::warn!(
+                        server = id,
+                        "the guest did not power off within {timeout:?}; powering it off"
+                    );
+                    m.stop().await;
+                }
+            },
+        )
+    }
+
+    async fn reboot(&self, id: i64, kind: RebootKind) -> Result<(), BackendError> {
+        let timeout = self.inner.cfg.acpi_timeout;
+        self.begin_running(
+            id,
+            Task::Reboot(kind),
+            "reboot",
+            move |inner, m, generation| async move {
+                let mut events = m.qmp.subscribe();
+                if kind == RebootKind::Soft {
+                    let powered_off = async {
+                        m.qmp.execute(Cmd::SystemPowerdown).await?;
+                        loop {
+                            match events.recv().await {
+                                Ok(Event::Shutdown { guest: true, .. }) => return Ok(()),
+                                Ok(Event::Other(n)) if n == qmp::CLOSED => {
+                                    return Err(qmp::QmpError::Closed);
+                                }
+                                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                                    return Err(qmp::QmpError::Closed);
+                                }
+                                _ => {}
+                            }
+                        }
+                    };
+                    match tokio::time::timeout(timeout, powered_off).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            inner.report(id, generation, |vm| {
+                                vm.op = None;
+                                BackendEvent::Failed {
+                                    task: Task::Reboot(kind),
+                                    message: e.to_string(),
+                                }
+                            });
+                            return;
+                        }
+                        Err(_) => tracing::warn!(
+                            server = id,
+                            "the guest did not power off within {timeout:?}; resetting it"
+                        ),
+                    }
+                }
+                let reset = async {
+                    m.qmp.execute(Cmd::SystemReset).await?;
+                    // After a guest power-off (-no-shutdown) the VM is stopped until `cont`.
+                    if m.qmp.status().await? != "running" {
+                        m.qmp.execute(Cmd::Cont).await?;
+                    }
+                    Ok::<(), qmp::QmpError>(())
+                };
+                let result = reset.await;
+                inner.report(id, generation, |vm| {
+                    vm.op = None;
+                    match result {
+                        Ok(()) => BackendEvent::Rebooted,
+                        Err(e) => BackendEvent::Failed {
+                            task: Task::Reboot(kind),
+                            message: e.to_string(),
+                        },
+                    }
+                });
+            },
+        )
+    }
+
+    async fn destroy(&self, id: i64) -> Result<(), BackendError> {
+        let inner = &self.inner;
+        let mut st = inner.lock();
+        st.generation += 1;
+        let generation = st.generation;
+        let vm = st.vms.get_mut(&id).ok_or(BackendError::NotFound(id))?;
+        if vm.op.is_some_and(|op| op.task == Task::Destroy) {
+            return Ok(());
+        }
+        vm.op = Some(Op {
+            task: Task::Destroy,
+            generation,
+        });
+        let work = Arc::clone(&vm.work);
+        let me = Arc::clone(inner);
+        inner.spawn(async move {
+            // Waits for a build or start in progress, which then finds itself superseded.
+            let _work = work.lock().await;
+            let machine = me.lock().vms.get(&id).and_then(|vm| vm.machine.clone());
+            if let Some(m) = machine {
+                m.stop().await;
+            }
+            let paths = me.paths(id);
+            let removed = match tokio::fs::remove_dir_all(&paths.dir).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(format!("cannot remove {}: {e}", paths.dir.display())),
+            };
+            let mut st = me.lock();
+            let current = st
+                .vms
+                .get(&id)
+                .is_some_and(|vm| vm.op.is_some_and(|op| op.generation == generation));
+            if !current {
+                return;
+            }
+            match removed {
+                Ok(()) => {
+                    st.vms.remove(&id);
+                    me.emit(id, BackendEvent::Destroyed);
+                }
+                Err(message) => {
+                    if let Some(vm) = st.vms.get_mut(&id) {
+                        vm.op = None;
+                        vm.machine = None;
+                        vm.power = Power::Stopped;
+                    }
+                    me.emit(
+                        id,
+                        BackendEvent::Failed {
+                            task: Task::Destroy,
+                            message,
+                        },
+                    );
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn known(&self) -> Vec<(i64, ObservedState)> {
+        self.inner
+            .lock()
+            .vms
+            .iter()
+            .map(|(&id, vm)| (id, vm.power.observed()))
+            .collect()
+    }
+
+    async fn samples(&self, id: i64) -> Vec<Sample> {
+        self.inner
+            .lock()
+            .vms
+            .get(&id)
+            .map(|vm| vm.samples.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn sample_interval(&self) -> Duration {
+        self.inner.cfg.sample_interval
+    }
+
+    fn vnc_socket(&self, id: i64) -> Option<PathBuf> {
+        let st = self.inner.lock();
+        let vm = st.vms.get(&id)?;
+        vm.machine.as_ref()?;
+        Some(self.inner.paths(id).vnc())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_raw_and_qcow2_back_a_disk() {
+        assert_eq!(backing_format(Some("raw")), Ok("raw"));
+        assert_eq!(backing_format(Some("qcow2")), Ok("qcow2"));
+        assert!(backing_format(Some("iso")).unwrap_err().contains("iso"));
+        assert!(backing_format(None).is_err());
+    }
+
+    #[test]
+    fn log_tails_are_printable_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("l");
+        let mut text = String::new();
+        for i in 0..20 {
+            text.push_str(&format!("line {i}\x1b[6n\r\n"));
+        }
+        std::fs::write(&p, text).unwrap();
+        let t = log_tail(&p, "x");
+        assert!(t.starts_with("; last lines of x: line 12"), "{t}");
+        assert!(t.ends_with("line 19[6n"), "{t}");
+        assert_eq!(log_tail(&dir.path().join("none"), "x"), "");
+    }
+
+    #[test]
+    fn this_process_has_cpu_ticks() {
+        let pid = std::process::id() as i32;
+        assert!(cpu_ticks(pid).is_some());
+        assert!(pid_alive(pid));
+        assert!(find_binary(Path::new("sh")).is_some());
+        assert!(find_binary(Path::new("no-such-binary-cyclades")).is_none());
+    }
+}
