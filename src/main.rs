@@ -40,6 +40,9 @@ enum Cmd {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Compute backend: simulated, qemu or auto (the `backend` setting).
+        #[arg(long)]
+        backend: Option<String>,
     },
     /// Manage users.
     #[command(subcommand)]
@@ -151,13 +154,14 @@ async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let listen = match &cli.cmd {
-        Cmd::Serve { listen } => *listen,
-        _ => None,
+    let (listen, backend) = match &cli.cmd {
+        Cmd::Serve { listen, backend } => (*listen, backend.clone()),
+        _ => (None, None),
     };
     let overrides = Overrides {
         listen,
         data_dir: cli.data_dir.clone(),
+        backend,
     };
     let cfg = Config::load(cli.config.as_deref(), &overrides)?;
     init_logging(&cfg.log);

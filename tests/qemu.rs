@@ -1,0 +1,385 @@
+//! The QEMU compute backend, end to end: real virtual machines from the tiny guest that
+//! `guest/build.sh` builds out of Debian packages. QEMU is installed by
+//! `tests/clients/qemu_setup.sh`; a machine where that fails fails this test (no skip).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::compute::Api;
+use common::{Gateway, Options};
+use serde_json::{Value, json};
+
+/// TCG on two shared cores: a boot takes 2–10 s, more when the machine is busy.
+const BOOT_LIMIT: Duration = Duration::from_secs(180);
+/// The ACPI timeout the gateway runs with here.
+const ACPI_TIMEOUT_SECS: u64 = 6;
+const BANNER: &str = "cyclades tiny guest";
+const POWER_OFF: &str = "power button: powering off";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs a repo script that must succeed, and returns its stdout.
+fn script(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new("bash");
+    cmd.args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run bash");
+    assert!(
+        out.status.success(),
+        "{args:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn qemu_options() -> Options {
+    Options::default()
+        .env("CYCLADES_BACKEND", "qemu")
+        .env(
+            "CYCLADES_QEMU_ACPI_TIMEOUT_SECS",
+            &ACPI_TIMEOUT_SECS.to_string(),
+        )
+        .env("CYCLADES_STATS_INTERVAL_SECS", "1")
+}
+
+/// Registers the tiny guest with `guest/build.sh register`; returns the bootable image id.
+fn register_guest(g: &Gateway, token: &str, name: &str, cmdline: &str) -> String {
+    let out = script(
+        &["guest/build.sh", "register", &g.url, token],
+        &[("GUEST_NAME", name), ("GUEST_CMDLINE", cmdline)],
+    );
+    out.lines()
+        .find_map(|l| l.strip_prefix("image "))
+        .unwrap_or_else(|| panic!("no image id in {out}"))
+        .trim()
+        .to_owned()
+}
+
+struct Vm {
+    dir: PathBuf,
+}
+
+impl Vm {
+    fn new(g: &Gateway, id: i64) -> Vm {
+        Vm {
+            dir: g.data_dir.join("qemu").join(id.to_string()),
+        }
+    }
+    fn serial(&self) -> String {
+        std::fs::read_to_string(self.dir.join("serial.log")).unwrap_or_default()
+    }
+    fn count(&self, what: &str) -> usize {
+        self.serial().matches(what).count()
+    }
+    fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.join("qemu.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+    /// Waits until the serial console shows `what` at least `n` times.
+    fn wait_serial(&self, what: &str, n: usize) {
+        let deadline = Instant::now() + BOOT_LIMIT;
+        while self.count(what) < n {
+            assert!(
+                Instant::now() < deadline,
+                "the guest never printed {what:?} {n} times; serial console:\n{}",
+                self.serial()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Kills every QEMU of a data dir when dropped: the VMs outlive the gateway by design, so a
+/// test that fails half-way must not leave them running.
+struct Reaper(PathBuf);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let Ok(dirs) = std::fs::read_dir(self.0.join("qemu")) else {
+            return;
+        };
+        for d in dirs.flatten() {
+            let qmp = d.path().join("qmp.sock").display().to_string();
+            let pid = std::fs::read_to_string(d.path().join("qemu.pid")).unwrap_or_default();
+            if let Ok(pid) = pid.trim().parse::<u32>()
+                && cmdline(pid).iter().any(|a| a.contains(&qmp))
+            {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
+}
+
+fn cmdline(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+fn wait_gone(pid: u32, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "QEMU {pid} is still running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_status(api: &Api, id: i64, want: &str) -> Value {
+    let deadline = Instant::now() + BOOT_LIMIT;
+    loop {
+        let v = api.json(&format!("/compute/v2.0/servers/{id}"));
+        if v["server"]["status"] == want {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server {id} never became {want}: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn create(api: &Api, image: &str, flavor: &str, name: &str) -> i64 {
+    let r = api.send(
+        reqwest::Method::POST,
+        "/compute/v2.0/servers",
+        json!({"server": {"name": name, "imageRef": image, "flavorRef": flavor}}),
+    );
+    assert_eq!(r.status(), 202);
+    r.json::<Value>().unwrap()["server"]["id"].as_i64().unwrap()
+}
+
+fn accepted(r: reqwest::blocking::Response) {
+    let status = r.status();
+    assert_eq!(status, 202, "{}", r.text().unwrap_or_default());
+}
+
+#[test]
+fn servers_are_real_virtual_machines() {
+    script(&["tests/clients/qemu_setup.sh"], &[]);
+    script(&["guest/build.sh", "build"], &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let _reaper = Reaper(dir.to_path_buf());
+    let g = Gateway::start_in(dir, qemu_options()).unwrap();
+    assert!(
+        g.banner
+            .iter()
+            .any(|l| l.starts_with("compute backend: qemu")),
+        "{:?}",
+        g.banner
+    );
+    let token = g.admin_token();
+    let flavor = common::cli_last_line(
+        dir,
+        &[
+            "flavor", "create", "--name", "tiny", "--vcpus", "1", "--ram", "128", "--disk", "1",
+        ],
+    );
+    let image = register_guest(&g, &token, "tiny", "");
+    let api = Api {
+        g: &g,
+        token: token.clone(),
+    };
+
+    // Create: ACTIVE once QEMU runs, with the flavor's memory and the server's MAC; the
+    // guest prints its banner on the serial console.
+    let t0 = Instant::now();
+    let id = create(&api, &image, &flavor, "vm");
+    let v = wait_status(&api, id, "ACTIVE");
+    let to_active = t0.elapsed();
+    let vm = Vm::new(&g, id);
+    vm.wait_serial(BANNER, 1);
+    let to_banner = t0.elapsed();
+    println!("boot: ACTIVE after {to_active:?}, banner after {to_banner:?}");
+    let mac = v["server"]["attachments"][0]["mac_address"]
+        .as_str()
+        .map(str::to_owned)
+        .or_else(|| {
+            v["server"]["addresses"]
+                .as_object()
+                .and_then(|a| a.values().next())
+                .and_then(|l| l[0]["OS-EXT-IPS-MAC:mac_addr"].as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("no MAC in {v}"));
+    let pid = vm.pid().expect("a pid file");
+    let args = cmdline(pid);
+    assert!(
+        args.iter().any(|a| a.contains(&format!("mac={mac}"))),
+        "{args:?}"
+    );
+    let m = args.iter().position(|a| a == "-m").expect("-m");
+    assert_eq!(args[m + 1], "128", "{args:?}");
+    assert!(vm.dir.join("disk.qcow2").is_file());
+    let overlay = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(vm.dir.join("disk.qcow2"))
+        .arg("-U")
+        .output()
+        .unwrap();
+    let info: Value = serde_json::from_slice(&overlay.stdout).unwrap();
+    assert_eq!(info["virtual-size"], 1u64 << 30, "{info}");
+    assert!(info["backing-filename"].as_str().is_some(), "{info}");
+
+    // Shutdown: the guest powers off through ACPI, QEMU exits, STOPPED.
+    accepted(api.action(id, json!({"shutdown": {}})));
+    wait_status(&api, id, "STOPPED");
+    assert_eq!(vm.count(POWER_OFF), 1, "{}", vm.serial());
+    wait_gone(pid, Duration::from_secs(10));
+
+    // Start: a new process, a second boot.
+    accepted(api.action(id, json!({"start": {}})));
+    wait_status(&api, id, "ACTIVE");
+    vm.wait_serial(BANNER, 2);
+    let pid = vm.pid().expect("a pid file");
+    assert!(alive(pid));
+
+    // Soft reboot: ACPI power-off, then reset and continue in the same process.
+    accepted(api.action(id, json!({"reboot": {"type": "SOFT"}})));
+    vm.wait_serial(BANNER, 3);
+    wait_status(&api, id, "ACTIVE");
+    assert_eq!(vm.count(POWER_OFF), 2, "{}", vm.serial());
+    assert_eq!(vm.pid(), Some(pid));
+
+    // Hard reboot: a reset, no power-off.
+    accepted(api.action(id, json!({"reboot": {"type": "HARD"}})));
+    wait_status(&api, id, "ACTIVE");
+    vm.wait_serial(BANNER, 4);
+    assert_eq!(vm.count(POWER_OFF), 2, "{}", vm.serial());
+    assert_eq!(vm.pid(), Some(pid));
+
+    // SIGKILL the gateway: QEMU runs on; a new gateway re-attaches and controls it.
+    let gw = g.pid();
+    let killed = Command::new("kill")
+        .args(["-KILL", &gw.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    drop(g);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(pid), "QEMU died with the gateway");
+    let g = Gateway::start_in(dir, qemu_options()).unwrap();
+    let api = Api {
+        g: &g,
+        token: token.clone(),
+    };
+    assert_eq!(api.status(id), "ACTIVE");
+    accepted(api.action(id, json!({"reboot": {"type": "HARD"}})));
+    wait_status(&api, id, "ACTIVE");
+    vm.wait_serial(BANNER, 5);
+    assert_eq!(vm.pid(), Some(pid));
+
+    // A guest that ignores ACPI still stops: the timeout, then a hard power-off.
+    let deaf = register_guest(&g, &token, "deaf", "guest.acpi=ignore");
+    let id2 = create(&api, &deaf, &flavor, "deaf");
+    wait_status(&api, id2, "ACTIVE");
+    let vm2 = Vm::new(&g, id2);
+    vm2.wait_serial(BANNER, 1);
+    assert!(vm2.serial().contains("ignoring ACPI"), "{}", vm2.serial());
+    let pid2 = vm2.pid().expect("a pid file");
+    let t = Instant::now();
+    accepted(api.action(id2, json!({"shutdown": {}})));
+    wait_status(&api, id2, "STOPPED");
+    assert!(
+        t.elapsed() >= Duration::from_secs(ACPI_TIMEOUT_SECS),
+        "stopped after {:?}",
+        t.elapsed()
+    );
+    assert_eq!(vm2.count(POWER_OFF), 0);
+    wait_gone(pid2, Duration::from_secs(10));
+
+    // Delete: the process and the overlay are gone.
+    for (server, dir) in [(id, &vm.dir), (id2, &vm2.dir)] {
+        let r = api.send(
+            reqwest::Method::DELETE,
+            &format!("/compute/v2.0/servers/{server}"),
+            json!({}),
+        );
+        assert_eq!(r.status(), 204);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while dir.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "{} is still there",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    wait_gone(pid, Duration::from_secs(10));
+    let (status, _) = g.stop();
+    assert!(status.success());
+}
+
+#[test]
+fn a_qemu_that_dies_makes_an_error_with_its_log() {
+    script(&["tests/clients/qemu_setup.sh"], &[]);
+    script(&["guest/build.sh", "build"], &[]);
+    let g = Gateway::start_with(qemu_options());
+    let _reaper = Reaper(g.data_dir.clone());
+    let token = g.admin_token();
+    let flavor = common::cli_last_line(
+        &g.data_dir,
+        &[
+            "flavor", "create", "--name", "tiny", "--vcpus", "1", "--ram", "128", "--disk", "1",
+        ],
+    );
+    let image = register_guest(&g, &token, "tiny", "");
+    let api = Api { g: &g, token };
+    let id = create(&api, &image, &flavor, "doomed");
+    wait_status(&api, id, "ACTIVE");
+    let vm = Vm::new(&g, id);
+    vm.wait_serial(BANNER, 1);
+    let pid = vm.pid().unwrap();
+    Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    wait_status(&api, id, "ERROR");
+    let diags = api.json(&format!("/compute/v2.0/servers/{id}/diagnostics"));
+    let text = diags.to_string();
+    assert!(text.contains("killed by signal 9"), "{text}");
+    assert!(text.contains("serial console"), "{text}");
+    // An ERROR server that was built can be started again.
+    accepted(api.action(id, json!({"start": {}})));
+    wait_status(&api, id, "ACTIVE");
+    vm.wait_serial(BANNER, 2);
+    let r = api.send(
+        reqwest::Method::DELETE,
+        &format!("/compute/v2.0/servers/{id}"),
+        json!({}),
+    );
+    assert_eq!(r.status(), 204);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while vm.dir.exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
