@@ -316,9 +316,12 @@ impl Gw {
     }
 }
 
-/// `vncdo capture`: Ok with the PNG's path, Err with what vncdo said.
+/// `vncdo capture`: Ok once the PNG is written, Err with what vncdo said. vncdotool 1.2
+/// quirk: a refused password makes it exit 0 without writing the file, so the file is the
+/// verdict.
 async fn vncdo_capture(port: u16, password: &str, out: &Path) -> Result<(), String> {
     let mut cmd = tokio::process::Command::new(venv_bin("vncdo"));
+    let _ = std::fs::remove_file(out);
     cmd.arg("-s")
         .arg(format!("127.0.0.1::{port}"))
         .arg("-p")

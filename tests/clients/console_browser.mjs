@@ -13,6 +13,28 @@ const [url, shot, text] = process.argv.slice(2);
 const require = createRequire(join(process.env.WEB_DIR, "package.json"));
 const { chromium } = require("playwright-core");
 
+// QEMU reads the keys' scancodes, so a character that needs Shift on a US keyboard (capitals
+// included) must
+// come with Shift pressed: playwright's type() sends the character's key alone (QEMU.md:
+// "$ ( *" arrive unshifted otherwise).
+const SHIFTED = {
+  ">": "Period", "<": "Comma", "|": "Backslash", "$": "Digit4", "(": "Digit9", ")": "Digit0",
+  "*": "Digit8", "&": "Digit7", "_": "Minus", "\"": "Quote", ":": "Semicolon", "!": "Digit1",
+};
+async function typeInto(page, text) {
+  for (const ch of text) {
+    const code = SHIFTED[ch] || (/^[A-Z]$/.test(ch) ? "Key" + ch : null);
+    if (code) {
+      await page.keyboard.down("Shift");
+      await page.keyboard.press(code);
+      await page.keyboard.up("Shift");
+    } else {
+      await page.keyboard.type(ch);
+    }
+    await page.waitForTimeout(20);
+  }
+}
+
 let browser;
 let code = 0;
 try {
@@ -56,7 +78,7 @@ try {
     }
     if (text) {
       await page.locator("#screen canvas").click();
-      await page.keyboard.type(text, { delay: 30 });
+      await typeInto(page, text);
       await page.keyboard.press("Enter");
       await page.waitForTimeout(1500);
     }
