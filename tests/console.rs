@@ -1,7 +1,7 @@
 //! The console's HTTP surface on the real binary with the simulated backend: the console
 //! action's refusals (the simulated backend has no screen), the console page and its
-//! library, and the websocket's refusals. Consoles of real screens: `tests/console_proxy.rs`
-//! and `tests/console_qemu.rs`.
+//! library, and the websocket's refusals. Consoles of real screens (QEMU-backed servers):
+//! `tests/console_qemu.rs`.
 
 mod common;
 

@@ -412,3 +412,108 @@ fn twenty_consoles_of_a_qemu_server_stream_at_once() {
     );
     staller.join().unwrap();
 }
+
+#[test]
+fn the_console_action_answers_json_and_xml_for_every_type_and_refuses_the_rest() {
+    let q = Qemu::start();
+    let api = q.api();
+    let port = q.g.url.rsplit(':').next().unwrap().parse::<u64>().unwrap();
+
+    let ws = q.console("vnc-ws");
+    assert_eq!(ws["type"], "vnc-ws");
+    assert_eq!(ws["host"], "127.0.0.1");
+    assert_eq!(ws["port"].as_u64(), Some(port));
+    let token = ws["password"].as_str().unwrap();
+    assert!(
+        ws["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/console/#token={token}")),
+        "{ws}"
+    );
+
+    // vnc-wss needs TLS in front: 400 on plain HTTP, 200 behind a TLS proxy.
+    let r = api.action(q.id, json!({"console": {"type": "vnc-wss"}}));
+    assert_eq!(r.status(), 400);
+    let r = api
+        .req(
+            reqwest::Method::POST,
+            &format!("/compute/v2.0/servers/{}/action", q.id),
+        )
+        .header("X-Forwarded-Proto", "https")
+        .header("Accept", "application/xml")
+        .header("Content-Type", "application/json")
+        .body(json!({"console": {"type": "vnc-wss"}}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let xml = r.text().unwrap();
+    common::assert_well_formed(&xml);
+    assert!(
+        xml.contains(
+            "<console xmlns=\"http://docs.openstack.org/compute/api/v1.1\" type=\"vnc-wss\""
+        ),
+        "{xml}"
+    );
+    assert!(xml.contains(&format!("port=\"{port}\"")), "{xml}");
+    assert!(xml.contains("url=\"https://127.0.0.1:"), "{xml}");
+
+    // A vnc console in XML carries the same data as in JSON.
+    let r = api
+        .req(
+            reqwest::Method::POST,
+            &format!("/compute/v2.0/servers/{}/action?xml", q.id),
+        )
+        .header("Content-Type", "application/json")
+        .body(json!({"console": {"type": "vnc"}}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let xml = r.text().unwrap();
+    for attr in [
+        "type=\"vnc\"",
+        "host=\"127.0.0.1\"",
+        "password=\"",
+        "url=\"http://",
+    ] {
+        assert!(xml.contains(attr), "{attr} in {xml}");
+    }
+
+    for bad in [json!({"type": "spice"}), json!({}), json!({"type": 5})] {
+        let r = api.action(q.id, json!({ "console": bad }));
+        assert_eq!(r.status(), 400);
+        let v: Value = r.json().unwrap();
+        assert!(
+            v["badRequest"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("vnc, vnc-ws or vnc-wss")
+        );
+    }
+    // Another user's server: 404, as if it did not exist.
+    let bob = Api {
+        g: &q.g,
+        token: q.g.user("bob", &[]),
+    };
+    assert_eq!(
+        bob.action(q.id, json!({"console": {"type": "vnc"}}))
+            .status(),
+        404
+    );
+    // A console made before the server stops closes with it; a new one is a 409.
+    let c = q.console("vnc");
+    assert_eq!(api.action(q.id, json!({"shutdown": {}})).status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while api.status(q.id) != "STOPPED" {
+        assert!(Instant::now() < deadline, "the server never stopped");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let r = api.action(q.id, json!({"console": {"type": "vnc"}}));
+    assert_eq!(r.status(), 409);
+    let late = vncdo_capture(
+        port_of(&c),
+        c["password"].as_str().unwrap(),
+        &shot_path("vncdo-stopped.png"),
+    );
+    assert!(late.is_err(), "a console of a STOPPED server opened");
+}
