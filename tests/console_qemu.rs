@@ -517,3 +517,30 @@ fn the_console_action_answers_json_and_xml_for_every_type_and_refuses_the_rest()
     );
     assert!(late.is_err(), "a console of a STOPPED server opened");
 }
+
+#[test]
+fn kamaki_server_console_gives_a_password_vncdotool_logs_in_with() {
+    let q = Qemu::start();
+    let kamaki = common::kamaki::Kamaki::new(&q.g, &q.token);
+    let id = q.id.to_string();
+    let r = kamaki.run(&["server", "console", &id]).ok();
+    assert_eq!(r.field("type"), "vnc");
+    assert_eq!(r.field("host"), "127.0.0.1");
+    assert!(
+        r.field("url").contains("/console/#token="),
+        "{}",
+        r.report()
+    );
+    let port: u16 = r.field("port").parse().expect("a port number");
+    let png = shot_path("kamaki-vncdo.png");
+    vncdo_capture(port, r.field("password"), &png).expect("vncdo with kamaki's password");
+    assert!(png_colours(&png).0 > 1, "blank screen");
+
+    // kamaki's websocket type: the gateway's own port, and a page URL.
+    let r = kamaki
+        .run(&["server", "console", &id, "--type", "vnc-ws"])
+        .ok();
+    assert_eq!(r.field("type"), "vnc-ws");
+    let gw_port = q.g.url.rsplit(':').next().unwrap();
+    assert_eq!(r.field("port"), gw_port);
+}
