@@ -230,9 +230,25 @@ fn vncdotool_sees_a_qemu_server_once_with_its_one_time_password() {
 }
 
 #[test]
-fn an_expired_console_password_is_refused() {
-    let q = Qemu::start_with(Options::default().env("CYCLADES_CONSOLE_TICKET_SECS", "1"));
+fn expired_consoles_are_refused_and_give_their_slots_back() {
+    let q = Qemu::start_with(
+        Options::default()
+            .env("CYCLADES_CONSOLE_TICKET_SECS", "1")
+            .env("CYCLADES_CONSOLE_MAX_OPEN", "2"),
+    );
     let c = q.console("vnc");
+    let _ws = q.console("vnc-ws");
+    // Two consoles wait for their viewers: the limit.
+    let r = q.api().action(q.id, json!({"console": {"type": "vnc-ws"}}));
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().unwrap();
+    assert!(
+        v["serviceUnavailable"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 consoles open or pending"),
+        "{v}"
+    );
     std::thread::sleep(Duration::from_millis(1500));
     let expired = vncdo_capture(
         port_of(&c),
@@ -240,6 +256,15 @@ fn an_expired_console_password_is_refused() {
         &shot_path("vncdo-expired.png"),
     );
     assert!(expired.is_err(), "an expired password let vncdo in");
+    // Expired, they no longer count.
+    let c = q.console("vnc");
+    q.console("vnc-ws");
+    vncdo_capture(
+        port_of(&c),
+        c["password"].as_str().unwrap(),
+        &shot_path("vncdo-after-expiry.png"),
+    )
+    .expect("a console after the expired ones");
 }
 
 /// The full path of a program on PATH (playwright wants one).

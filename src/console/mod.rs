@@ -131,7 +131,8 @@ pub struct Consoles {
     tickets: Tickets,
     store: Arc<dyn Store>,
     backend: Arc<dyn ComputeBackend>,
-    /// Tickets with a bound port plus open consoles: each costs a port or buffers.
+    /// Tickets waiting for their viewer plus open consoles: each costs a port, a ticket or
+    /// buffers.
     in_use: AtomicUsize,
 }
 
@@ -187,15 +188,21 @@ impl Consoles {
         binding: Binding,
         kind: Kind,
     ) -> Result<Offer, ConsoleError> {
+        // Expired tickets give their slots back first.
+        self.tickets.purge();
+        let slot = self.slot()?;
         if kind != Kind::Vnc {
-            let issued = self.tickets.issue(binding, self.settings.window, None);
+            // A websocket ticket holds its slot until it is used or expires.
+            let hold: tickets::Hold = Box::new(slot);
+            let issued = self
+                .tickets
+                .issue(binding, self.settings.window, Some(hold));
             return Ok(Offer {
                 password: issued.token.clone(),
                 token: issued.token,
                 port: None,
             });
         }
-        let slot = self.slot()?;
         let listener = self.bind().await?;
         let port = listener.local_addr().map(|a| a.port()).map_err(|e| {
             ConsoleError::Unavailable(format!("the console port has no address: {e}"))
@@ -203,7 +210,7 @@ impl Consoles {
         let (alive, gone) = tokio::sync::oneshot::channel();
         let issued = self
             .tickets
-            .issue(binding, self.settings.window, Some(alive));
+            .issue(binding, self.settings.window, Some(Box::new(alive)));
         let me = self.clone();
         let key = issued.key;
         tokio::spawn(async move {

@@ -61,12 +61,14 @@ pub struct Issued {
     pub key: [u8; 32],
 }
 
+/// What a ticket holds while it waits, dropped with it: the sender a TCP listener waits on
+/// (it stops when the ticket is taken elsewhere or expires), or a console slot.
+pub type Hold = Box<dyn Send>;
+
 struct Entry {
     ticket: Ticket,
     expires: Instant,
-    /// Dropped with the entry: the TCP listener of the ticket waits on the receiver, and
-    /// stops when the ticket is taken elsewhere or expires.
-    _alive: Option<tokio::sync::oneshot::Sender<()>>,
+    _hold: Option<Hold>,
 }
 
 /// The tickets not yet used nor expired, by the SHA-256 of their token.
@@ -80,14 +82,9 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 }
 
 impl Tickets {
-    /// Creates a ticket for `binding`, valid for `window`. `alive` is dropped when the ticket
+    /// Creates a ticket for `binding`, valid for `window`. `hold` is dropped when the ticket
     /// is taken or found expired.
-    pub fn issue(
-        &self,
-        binding: Binding,
-        window: Duration,
-        alive: Option<tokio::sync::oneshot::Sender<()>>,
-    ) -> Issued {
+    pub fn issue(&self, binding: Binding, window: Duration, hold: Option<Hold>) -> Issued {
         let mut rng = rand::rng();
         let password: String = (0..PASSWORD_LEN)
             .map(|_| char::from(PASSWORD_CHARS[rng.random_range(0..PASSWORD_CHARS.len())]))
@@ -108,7 +105,7 @@ impl Tickets {
             Entry {
                 ticket,
                 expires: now + window,
-                _alive: alive,
+                _hold: hold,
             },
         );
         Issued {
@@ -129,6 +126,13 @@ impl Tickets {
     /// Consumes the ticket of a websocket `token`.
     pub fn take_token(&self, token: &str) -> Option<Ticket> {
         self.take(&sha256(token.as_bytes()))
+    }
+
+    /// Forgets the expired tickets (dropping what they hold).
+    pub fn purge(&self) {
+        let now = Instant::now();
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.retain(|_, e| e.expires > now);
     }
 
     /// Tickets issued and not yet used nor expired.
@@ -183,8 +187,8 @@ mod tests {
     #[test]
     fn taking_or_expiring_drops_the_listeners_signal() {
         let t = Tickets::default();
-        let (tx, mut rx) = tokio::sync::oneshot::channel();
-        let i = t.issue(binding(), Duration::from_secs(30), Some(tx));
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let i = t.issue(binding(), Duration::from_secs(30), Some(Box::new(tx)));
         assert!(
             rx.try_recv()
                 .is_err_and(|e| e == tokio::sync::oneshot::error::TryRecvError::Empty)
