@@ -178,4 +178,36 @@ mod tests {
         assert!(out.to_viewer <= 64 + 16, "memory stayed bounded: {out:?}");
         flood.abort();
     }
+
+    #[tokio::test]
+    async fn a_busy_console_still_closes_at_its_overall_limit() {
+        let (viewer, mut v) = tokio::io::duplex(64);
+        let (server, mut s) = tokio::io::duplex(64);
+        let lim = Limits {
+            buffer: 16,
+            idle: Duration::from_secs(10),
+            max: Duration::from_millis(300),
+        };
+        let task = tokio::spawn(splice(viewer, server, lim));
+        // Traffic all along: never idle.
+        let busy = tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            loop {
+                if s.write_all(b"frame").await.is_err() {
+                    break;
+                }
+                if v.read(&mut buf).await.unwrap_or(0) == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        let out = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("closed in time")
+            .unwrap();
+        assert_eq!(out.end, End::Max);
+        assert!(out.to_viewer > 0);
+        busy.abort();
+    }
 }
