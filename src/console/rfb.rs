@@ -305,4 +305,68 @@ mod tests {
         assert!(v.authenticated);
         assert_eq!(v.version, Version::V3_8);
     }
+
+    #[tokio::test]
+    async fn a_3_3_viewer_is_told_the_type_and_a_wrong_answer_fails() {
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        let challenge = [3u8; 16];
+        let want = vnc_response("secret", &challenge);
+        let check = move |r: &[u8; 16]| *r == want;
+        let server = tokio::spawn(async move {
+            let v = greet_viewer(
+                &mut a,
+                ViewerAuth::Vnc {
+                    challenge,
+                    check: &check,
+                },
+            )
+            .await
+            .unwrap();
+            finish_viewer(&mut a, &v, Some("authentication failed"))
+                .await
+                .unwrap();
+            v
+        });
+        let mut banner = [0u8; 12];
+        b.read_exact(&mut banner).await.unwrap();
+        b.write_all(b"RFB 003.003\n").await.unwrap();
+        let mut ty = [0u8; 4];
+        b.read_exact(&mut ty).await.unwrap();
+        assert_eq!(
+            u32::from_be_bytes(ty),
+            2,
+            "3.3: the server names VNC authentication"
+        );
+        let mut ch = [0u8; 16];
+        b.read_exact(&mut ch).await.unwrap();
+        b.write_all(&vnc_response("wrong", &ch)).await.unwrap();
+        let mut result = [0u8; 4];
+        b.read_exact(&mut result).await.unwrap();
+        assert_eq!(u32::from_be_bytes(result), 1);
+        // 3.3 has no reason string: the connection just ends.
+        let mut rest = Vec::new();
+        b.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+        let v = server.await.unwrap();
+        assert!(!v.authenticated);
+        assert_eq!(v.version, Version::V3_3);
+    }
+
+    #[tokio::test]
+    async fn a_screen_that_wants_a_password_is_refused() {
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        let screen = tokio::spawn(async move {
+            b.write_all(b"RFB 003.008\n").await.unwrap();
+            let mut v = [0u8; 12];
+            b.read_exact(&mut v).await.unwrap();
+            b.write_all(&[1, 2]).await.unwrap();
+            b
+        });
+        let err = open_server(&mut a).await.unwrap_err();
+        assert!(
+            matches!(err, RfbError::NeedsAuth(ref t) if t == &[2]),
+            "{err}"
+        );
+        drop(screen.await.unwrap());
+    }
 }
