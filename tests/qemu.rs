@@ -353,10 +353,30 @@ fn a_qemu_that_dies_makes_an_error_with_its_log() {
     );
     let image = register_guest(&g, &token, "tiny", "");
     let api = Api { g: &g, token };
-    let id = create(&api, &image, &flavor, "doomed");
+    // Personality files reach the guest on the config drive; its /init prints /etc/motd.
+    use base64::Engine;
+    let motd = "greetings from the config drive 7f3a\n";
+    let r = api.send(
+        reqwest::Method::POST,
+        "/compute/v2.0/servers",
+        json!({"server": {"name": "doomed", "imageRef": image, "flavorRef": flavor,
+            "personality": [{"path": "/etc/motd",
+                "contents": base64::engine::general_purpose::STANDARD.encode(motd)}]}}),
+    );
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().unwrap()["server"]["id"].as_i64().unwrap();
     wait_status(&api, id, "ACTIVE");
     let vm = Vm::new(&g, id);
     vm.wait_serial(BANNER, 1);
+    let serial = vm.serial();
+    assert!(
+        serial.contains("config drive /dev/vdb: 1 personality file(s)"),
+        "{serial}"
+    );
+    assert!(
+        serial.contains("greetings from the config drive 7f3a"),
+        "{serial}"
+    );
     let pid = vm.pid().unwrap();
     Command::new("kill")
         .args(["-KILL", &pid.to_string()])

@@ -30,6 +30,7 @@
 //! nothing follows `Destroyed`.
 
 pub mod cmdline;
+pub mod configdrive;
 pub mod qmp;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -811,6 +812,11 @@ async fn prepare(inner: &Inner, spec: &ServerSpec, paths: &VmPaths) -> Result<Vm
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
+    let drive = paths.config_drive();
+    let spec2 = spec.clone();
+    tokio::task::spawn_blocking(move || configdrive::write(&spec2, &drive))
+        .await
+        .map_err(|e| format!("config drive: {e}"))??;
     let file = VmFile {
         id: spec.id,
         name: spec.name.clone(),
@@ -820,7 +826,7 @@ async fn prepare(inner: &Inner, spec: &ServerSpec, paths: &VmPaths) -> Result<Vm
         kernel: spec.kernel_path.clone(),
         initrd: spec.ramdisk_path.clone(),
         cmdline: spec.kernel_cmdline.clone(),
-        config_drive: false,
+        config_drive: true,
     };
     write_vm_file(paths, &file)?;
     Ok(file)
