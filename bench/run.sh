@@ -18,7 +18,8 @@
 #   BENCH_IO_TIMEOUT   seconds any one transfer may take             (default 900)
 #   BENCH_SERVERS      servers the servers section creates, then lists (default 1000)
 #   BENCH_SERVERS_TIMEOUT seconds the creates may take, and again the builds (default 300)
-#   BENCH_CONSOLES     consoles the console section holds open at once (default 50)
+#   BENCH_CONSOLES     consoles the console section holds open at once (default 30;
+#                      QEMU serves at most 32 viewers of one VM at a time)
 #   BENCH_CONSOLE_ROUNDS, BENCH_CONSOLE_FRAMES  RFB round trips and full frames per path
 #                      (defaults 2000 and 30)
 #   CARGO, CARGO_TARGET_DIR as for cargo.
@@ -49,7 +50,7 @@ BENCH_DROP_CACHES="${BENCH_DROP_CACHES:-1}"
 BENCH_IO_TIMEOUT="${BENCH_IO_TIMEOUT:-900}"
 BENCH_SERVERS="${BENCH_SERVERS:-1000}"
 BENCH_SERVERS_TIMEOUT="${BENCH_SERVERS_TIMEOUT:-300}"
-BENCH_CONSOLES="${BENCH_CONSOLES:-50}"
+BENCH_CONSOLES="${BENCH_CONSOLES:-30}"
 BENCH_CONSOLE_ROUNDS="${BENCH_CONSOLE_ROUNDS:-2000}"
 BENCH_CONSOLE_FRAMES="${BENCH_CONSOLE_FRAMES:-30}"
 START_TIMEOUT=10 # seconds a server gets to print "listening on http://ADDR"
