@@ -105,26 +105,13 @@ impl Vm {
     }
 }
 
-/// Kills every QEMU of a data dir when dropped: the VMs outlive the gateway by design, so a
-/// test that fails half-way must not leave them running.
+/// Kills every QEMU of a data dir when dropped (a test that fails half-way must not leave
+/// them running; the first test's data dir is its own, not the harness's).
 struct Reaper(PathBuf);
 
 impl Drop for Reaper {
     fn drop(&mut self) {
-        let Ok(dirs) = std::fs::read_dir(self.0.join("qemu")) else {
-            return;
-        };
-        for d in dirs.flatten() {
-            let qmp = d.path().join("qmp.sock").display().to_string();
-            let pid = std::fs::read_to_string(d.path().join("qemu.pid")).unwrap_or_default();
-            if let Ok(pid) = pid.trim().parse::<u32>()
-                && cmdline(pid).iter().any(|a| a.contains(&qmp))
-            {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-            }
-        }
+        common::kill_vms(&self.0);
     }
 }
 
@@ -343,7 +330,6 @@ fn a_qemu_that_dies_makes_an_error_with_its_log() {
     script(&["tests/clients/qemu_setup.sh"], &[]);
     script(&["guest/build.sh", "build"], &[]);
     let g = Gateway::start_with(qemu_options());
-    let _reaper = Reaper(g.data_dir.clone());
     let token = g.admin_token();
     let flavor = common::cli_last_line(
         &g.data_dir,
@@ -377,6 +363,37 @@ fn a_qemu_that_dies_makes_an_error_with_its_log() {
         serial.contains("greetings from the config drive 7f3a"),
         "{serial}"
     );
+    // Boot progress in the diagnostics: QEMU's start, then the guest's settled console.
+    let deadline = Instant::now() + BOOT_LIMIT;
+    let diags = loop {
+        let d = api.json(&format!("/compute/v2.0/servers/{id}/diagnostics"));
+        if d.to_string().contains("boot output settled") {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "no boot diagnostics: {d}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let entry = |message: &str| {
+        diags
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["message"] == message)
+            .unwrap_or_else(|| panic!("no {message:?} in {diags}"))
+            .clone()
+    };
+    assert!(
+        entry("QEMU started.")["details"]
+            .as_str()
+            .unwrap()
+            .contains("128 MiB")
+    );
+    let settled = entry("The guest's boot output settled.");
+    assert!(
+        settled["details"].as_str().unwrap().contains(BANNER),
+        "{settled}"
+    );
+    assert_eq!(settled["source"], "guest-console");
     let pid = vm.pid().unwrap();
     Command::new("kill")
         .args(["-KILL", &pid.to_string()])
@@ -400,6 +417,171 @@ fn a_qemu_that_dies_makes_an_error_with_its_log() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while vm.dir.exists() {
         assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const WHOLE_DISK_BANNER: &str = "cyclades whole-disk boot sector";
+
+/// A 1 MiB raw disk whose MBR boot sector prints `banner` on COM1 (port 0x3f8) and halts:
+/// cli; xor ax,ax; mov ds,ax; mov si,msg; mov dx,0x3f8;
+/// next: lodsb; or al,al; jz done; out dx,al; jmp next; done: hlt; jmp done; msg: db banner,13,10,0
+fn whole_disk(banner: &str) -> Vec<u8> {
+    let mut code: Vec<u8> = vec![
+        0xFA, 0x31, 0xC0, 0x8E, 0xD8, 0xBE, 0x16, 0x7C, 0xBA, 0xF8, 0x03, 0xAC, 0x08, 0xC0, 0x74,
+        0x03, 0xEE, 0xEB, 0xF8, 0xF4, 0xEB, 0xFD,
+    ];
+    assert_eq!(code.len(), 0x16, "the message starts at 0x7c16");
+    code.extend_from_slice(banner.as_bytes());
+    code.extend_from_slice(b"\r\n\0");
+    let mut disk = vec![0u8; 1 << 20];
+    disk[..code.len()].copy_from_slice(&code);
+    disk[510] = 0x55;
+    disk[511] = 0xAA;
+    disk
+}
+
+/// POSTs an image record and uploads `file` as its data; returns its id.
+fn upload_image(api: &Api, body: Value, file: &Path) -> String {
+    let r = api.send(reqwest::Method::POST, "/image/v2/images", body);
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = api
+        .req(reqwest::Method::PUT, &format!("/image/v2/images/{id}/file"))
+        .header("Content-Type", "application/octet-stream")
+        .body(std::fs::read(file).unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    id
+}
+
+#[test]
+fn qcow2_and_whole_disk_images_boot_and_unbootable_ones_are_refused() {
+    script(&["tests/clients/qemu_setup.sh"], &[]);
+    let guest = PathBuf::from(script(&["guest/build.sh", "build"], &[]).trim());
+    let g = Gateway::start_with(qemu_options());
+    let token = g.admin_token();
+    let flavor = common::cli_last_line(
+        &g.data_dir,
+        &[
+            "flavor", "create", "--name", "tiny", "--vcpus", "1", "--ram", "128", "--disk", "1",
+        ],
+    );
+    let out = script(&["guest/build.sh", "register", &g.url, &token], &[]);
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .trim()
+            .to_owned()
+    };
+    let (kernel, ramdisk) = (field("kernel"), field("ramdisk"));
+    let api = Api { g: &g, token };
+
+    // A qcow2 disk image with kernel_id/ramdisk_id: the overlay's backing file is qcow2.
+    let tmp = tempfile::tempdir().unwrap();
+    let qcow2 = tmp.path().join("disk.qcow2");
+    let converted = Command::new("qemu-img")
+        .args(["convert", "-q", "-f", "raw", "-O", "qcow2"])
+        .arg(guest.join("disk.raw"))
+        .arg(&qcow2)
+        .status()
+        .unwrap();
+    assert!(converted.success());
+    let image = upload_image(
+        &api,
+        json!({"name": "tiny-qcow2", "disk_format": "qcow2", "container_format": "bare",
+            "kernel_id": kernel, "ramdisk_id": ramdisk,
+            "os_command_line": "console=ttyS0 no_timer_check"}),
+        &qcow2,
+    );
+    let id = create(&api, &image, &flavor, "q");
+    wait_status(&api, id, "ACTIVE");
+    let vm = Vm::new(&g, id);
+    vm.wait_serial(BANNER, 1);
+    let info = Command::new("qemu-img")
+        .args(["info", "-U", "--output=json"])
+        .arg(vm.dir.join("disk.qcow2"))
+        .output()
+        .unwrap();
+    let info: Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["backing-filename-format"], "qcow2", "{info}");
+    let args = cmdline(vm.pid().unwrap());
+    assert!(
+        args.iter().any(|a| a == "console=ttyS0 no_timer_check"),
+        "{args:?}"
+    );
+
+    // A whole-disk image: the BIOS boots its disk. Its boot sector (hand-assembled, below)
+    // writes a line to the first serial port and halts.
+    let disk = tmp.path().join("whole.raw");
+    std::fs::write(&disk, whole_disk(WHOLE_DISK_BANNER)).unwrap();
+    let whole = upload_image(
+        &api,
+        json!({"name": "whole-disk", "disk_format": "raw", "container_format": "bare"}),
+        &disk,
+    );
+    let w = create(&api, &whole, &flavor, "whole");
+    wait_status(&api, w, "ACTIVE");
+    let wvm = Vm::new(&g, w);
+    wvm.wait_serial(WHOLE_DISK_BANNER, 1);
+    let wargs = cmdline(wvm.pid().unwrap());
+    assert!(!wargs.iter().any(|a| a == "-kernel"), "{wargs:?}");
+
+    // A kernel_id that names no image: the create is refused before a server exists.
+    let orphan = upload_image(
+        &api,
+        json!({"name": "orphan", "disk_format": "raw", "container_format": "bare",
+            "kernel_id": "00000000-0000-4000-8000-000000000000"}),
+        &guest.join("disk.raw"),
+    );
+    let r = api.send(
+        reqwest::Method::POST,
+        "/compute/v2.0/servers",
+        json!({"server": {"name": "x", "imageRef": orphan, "flavorRef": flavor}}),
+    );
+    assert_eq!(r.status(), 400);
+    let fault: Value = r.json().unwrap();
+    assert!(
+        fault["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("kernel_id"),
+        "{fault}"
+    );
+
+    // An ISO can't be a disk here: the build fails with a diagnostics entry that says why.
+    let iso = upload_image(
+        &api,
+        json!({"name": "cd", "disk_format": "iso", "container_format": "bare"}),
+        &guest.join("disk.raw"),
+    );
+    let bad = create(&api, &iso, &flavor, "cd");
+    wait_status(&api, bad, "ERROR");
+    let diags = api
+        .json(&format!("/compute/v2.0/servers/{bad}/diagnostics"))
+        .to_string();
+    assert!(diags.contains("disk_format 'iso' cannot boot"), "{diags}");
+
+    for server in [id, bad, w] {
+        let r = api.send(
+            reqwest::Method::DELETE,
+            &format!("/compute/v2.0/servers/{server}"),
+            json!({}),
+        );
+        assert_eq!(r.status(), 204);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while vm.dir.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} is still there",
+            vm.dir.display()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -268,6 +268,14 @@ pub enum BackendEvent {
     },
     /// The backend no longer knows the server (it lost it in a restart).
     Vanished,
+    /// Something worth a diagnostics entry that changes nothing: boot progress, the
+    /// hypervisor's own messages. No transition has it, so [`apply`] leaves the state be.
+    Note {
+        level: DiagLevel,
+        source: String,
+        message: String,
+        details: Option<String>,
+    },
 }
 
 /// An event without its data: the key of [`EVENTS`]. A failure keeps its task, since what
@@ -283,6 +291,7 @@ pub enum EventKind {
     Failed(Task),
     Crashed,
     Vanished,
+    Note,
 }
 
 impl BackendEvent {
@@ -297,6 +306,7 @@ impl BackendEvent {
             BackendEvent::Failed { task, .. } => EventKind::Failed(*task),
             BackendEvent::Crashed { .. } => EventKind::Crashed,
             BackendEvent::Vanished => EventKind::Vanished,
+            BackendEvent::Note { .. } => EventKind::Note,
         }
     }
 
@@ -305,7 +315,7 @@ impl BackendEvent {
     /// has to happen.
     fn concludes(&self, task: Task) -> bool {
         match self {
-            BackendEvent::Progress(_) => false,
+            BackendEvent::Progress(_) | BackendEvent::Note { .. } => false,
             BackendEvent::BuildSucceeded => task == Task::Build,
             BackendEvent::Started => matches!(task, Task::Start | Task::Reboot(_)),
             BackendEvent::Stopped => matches!(task, Task::Shutdown | Task::Reboot(_)),
@@ -713,6 +723,12 @@ pub fn diagnostic_for(event: &BackendEvent, now: Timestamp) -> Option<Diagnostic
             "The compute backend no longer knows this server.",
             Some("It was most likely lost when the backend restarted.".into()),
         )),
+        BackendEvent::Note {
+            level,
+            source,
+            message,
+            details,
+        } => Some(entry(*level, source, message, details.clone())),
         BackendEvent::Started
         | BackendEvent::Stopped
         | BackendEvent::Rebooted
@@ -1192,6 +1208,23 @@ mod tests {
         Report(BackendEvent),
     }
 
+    #[test]
+    fn a_note_changes_nothing_but_is_a_diagnostics_entry() {
+        let note = BackendEvent::Note {
+            level: DiagLevel::Warning,
+            source: "qemu".into(),
+            message: "QEMU: something".into(),
+            details: Some("more".into()),
+        };
+        for s in [ACTIVE, STOPPED, st(S::Build, Some(T::Build), 40)] {
+            assert_eq!(apply(&s, &note), s);
+        }
+        assert!(!note.concludes(T::Shutdown));
+        let d = diagnostic_for(&note, crate::domain::time::now()).unwrap();
+        assert_eq!((d.level, d.source.as_str()), (DiagLevel::Warning, "qemu"));
+        assert_eq!(d.details.as_deref(), Some("more"));
+    }
+
     fn events() -> impl Strategy<Value = BackendEvent> {
         prop_oneof![
             (0u8..=120).prop_map(BackendEvent::Progress),
@@ -1205,6 +1238,12 @@ mod tests {
                 message: "died".into()
             }),
             Just(BackendEvent::Vanished),
+            Just(BackendEvent::Note {
+                level: DiagLevel::Info,
+                source: "compute-backend".into(),
+                message: "QEMU started.".into(),
+                details: None,
+            }),
         ]
     }
 

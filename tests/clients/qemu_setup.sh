@@ -16,10 +16,12 @@ die() {
     exit 1
 }
 
+# curl too: guest/build.sh registers the tiny guest through the Image API with it.
 installed() {
     command -v qemu-system-x86_64 >/dev/null 2>&1 &&
         qemu-system-x86_64 --version >/dev/null 2>&1 &&
-        command -v qemu-img >/dev/null 2>&1
+        command -v qemu-img >/dev/null 2>&1 &&
+        command -v curl >/dev/null 2>&1
 }
 
 if installed; then
@@ -63,7 +65,12 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 run "apt-get update" apt-get update -q
-run "installing qemu-system-x86 from bookworm-backports" \
-    apt-get install -q -y --no-install-recommends -t bookworm-backports qemu-system-x86 qemu-utils
+if ! command -v qemu-system-x86_64 >/dev/null 2>&1 || ! command -v qemu-img >/dev/null 2>&1; then
+    run "installing qemu-system-x86 from bookworm-backports" \
+        apt-get install -q -y --no-install-recommends -t bookworm-backports qemu-system-x86 qemu-utils
+fi
+if ! command -v curl >/dev/null 2>&1; then
+    run "installing curl" apt-get install -q -y --no-install-recommends curl
+fi
 
-installed || die "qemu-system-x86 was installed but qemu-system-x86_64 or qemu-img does not run"
+installed || die "qemu-system-x86 and curl were installed but qemu-system-x86_64, qemu-img or curl does not run"

@@ -233,6 +233,32 @@ impl Drop for Gateway {
             terminate(&child);
             wait_bounded(&mut child, Duration::from_secs(10));
         }
+        if self._tmp.is_some() {
+            kill_vms(&self.data_dir);
+        }
+    }
+}
+
+/// Kills the QEMU processes of a data dir that is about to be deleted. The QEMU backend's
+/// VMs outlive the gateway by design; with their data dir gone nothing could re-attach to
+/// them, so a test that ends (or fails) without deleting its servers must not leave them
+/// running. Only processes whose command line names the dir's own QMP socket are killed.
+pub fn kill_vms(data_dir: &Path) {
+    let Ok(dirs) = std::fs::read_dir(data_dir.join("qemu")) else {
+        return;
+    };
+    for d in dirs.flatten() {
+        let qmp = d.path().join("qmp.sock").display().to_string();
+        let pid = std::fs::read_to_string(d.path().join("qemu.pid")).unwrap_or_default();
+        let Ok(pid) = pid.trim().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&qmp) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
     }
 }
 

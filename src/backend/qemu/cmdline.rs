@@ -63,8 +63,9 @@ impl VmPaths {
 }
 
 /// The kernel command line when an image with a kernel gives none: both consoles, so that
-/// the banner reaches the serial log and the VNC screen.
-pub const DEFAULT_CMDLINE: &str = "console=tty0 console=ttyS0";
+/// the banner reaches the serial log and the VNC screen, and no IO-APIC timer check (under
+/// TCG on a busy host it fails and panics the kernel).
+pub const DEFAULT_CMDLINE: &str = "console=tty0 console=ttyS0 no_timer_check";
 
 /// QEMU's arguments for one server.
 pub fn args(vm: &VmFile, paths: &VmPaths, kvm: bool) -> Vec<OsString> {

@@ -49,7 +49,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use self::cmdline::{VmFile, VmPaths};
 use self::qmp::{Command as Cmd, Event, Qmp};
 use super::{BackendError, ComputeBackend, EventSender, ObservedState, Sample, ServerSpec};
-use crate::domain::server::{BackendEvent, RebootKind, Task};
+use crate::domain::server::{BackendEvent, DiagLevel, RebootKind, Task};
 use crate::domain::time;
 
 /// What the driver runs and how long it waits.
@@ -290,13 +290,19 @@ impl Inner {
         true
     }
 
-    /// Records a started machine whatever happened meanwhile: a destroy that superseded the
-    /// operation must find it to stop it.
-    fn attach(&self, id: i64, machine: &Machine) {
-        if let Some(vm) = self.lock().vms.get_mut(&id) {
+    /// Records a started machine whatever happened meanwhile (a destroy that superseded the
+    /// operation must find it to stop it). False when its process has already ended: its
+    /// supervisor found no machine to report about, so the caller reports the failure.
+    fn attach(&self, id: i64, machine: &Machine) -> bool {
+        let mut st = self.lock();
+        if machine.exited.borrow().is_some() {
+            return false;
+        }
+        if let Some(vm) = st.vms.get_mut(&id) {
             vm.machine = Some(machine.clone());
             vm.cpu = None;
         }
+        true
     }
 
     /// Finds the servers of earlier runs.
@@ -312,9 +318,12 @@ impl Inner {
                 continue;
             };
             let paths = self.paths(id);
-            // A directory without vm.json is a build cut short: the reconciler sees the
-            // server vanish; a delete finds nothing to stop and removes the directory.
+            // A directory without vm.json is a build cut short before its first boot (the
+            // file is written before QEMU starts, so no process uses it): the reconciler
+            // sees the server vanish, and its half-made disk goes now.
             let Ok(text) = std::fs::read_to_string(paths.file()) else {
+                tracing::warn!(server = id, "removing the files of a build cut short");
+                let _ = std::fs::remove_dir_all(&paths.dir);
                 continue;
             };
             match serde_json::from_str::<VmFile>(&text) {
@@ -416,6 +425,7 @@ impl Inner {
         for stale in [paths.qmp(), paths.vnc(), paths.pid()] {
             let _ = std::fs::remove_file(stale);
         }
+        let offsets = (file_len(&paths.serial_log()), file_len(&paths.qemu_log()));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -475,7 +485,120 @@ impl Inner {
             quitting: Arc::default(),
         };
         self.supervise(file.id, &machine);
+        self.note(
+            file.id,
+            DiagLevel::Info,
+            "compute-backend",
+            "QEMU started.",
+            Some(format!(
+                "pid {pid}; {} vCPU, {} MiB, {}; {}",
+                file.vcpus,
+                file.ram_mib,
+                if self.cfg.kvm { "KVM" } else { "TCG" },
+                match &file.kernel {
+                    Some(_) => "booting the image's kernel",
+                    None => "booting from the disk",
+                }
+            )),
+        );
+        self.watch_console(file.id, &machine, offsets);
         Ok(machine)
+    }
+
+    /// A diagnostics entry for a server that is still there and not being destroyed.
+    fn note(
+        &self,
+        id: i64,
+        level: DiagLevel,
+        source: &str,
+        message: &str,
+        details: Option<String>,
+    ) {
+        let st = self.lock();
+        let live = st
+            .vms
+            .get(&id)
+            .is_some_and(|vm| !vm.op.is_some_and(|op| op.task == Task::Destroy));
+        if live {
+            self.emit(
+                id,
+                BackendEvent::Note {
+                    level,
+                    source: source.into(),
+                    message: message.into(),
+                    details,
+                },
+            );
+        }
+    }
+
+    /// Boot progress and QEMU's messages as diagnostics entries, while the process runs:
+    /// when the guest starts writing to its serial console, its last lines once that
+    /// output has settled (the end of the boot), and each new line of `qemu.log` (a few
+    /// per process: a guest can make QEMU warn in a loop).
+    fn watch_console(self: &Arc<Self>, id: i64, machine: &Machine, (serial0, log0): (u64, u64)) {
+        const POLL: Duration = Duration::from_millis(500);
+        const SETTLED: Duration = Duration::from_secs(3);
+        const MAX_QEMU_LINES: usize = 10;
+        let me = Arc::clone(self);
+        let exited = machine.exited.clone();
+        let paths = self.paths(id);
+        self.spawn(async move {
+            let (mut serial_at, mut log_at) = (serial0, log0);
+            let mut started = false;
+            let mut settled = false;
+            let mut last_output = Instant::now();
+            let mut qemu_lines = 0;
+            let mut partial = String::new();
+            while exited.borrow().is_none() {
+                sleep(POLL).await;
+                if !settled {
+                    let len = file_len(&paths.serial_log());
+                    if len > serial_at {
+                        serial_at = len;
+                        last_output = Instant::now();
+                        if !started {
+                            started = true;
+                            me.note(
+                                id,
+                                DiagLevel::Debug,
+                                "guest-console",
+                                "The guest is writing to its serial console.",
+                                None,
+                            );
+                        }
+                    } else if started && last_output.elapsed() >= SETTLED {
+                        settled = true;
+                        let tail = log_tail(&paths.serial_log(), "its serial console");
+                        me.note(
+                            id,
+                            DiagLevel::Info,
+                            "guest-console",
+                            "The guest's boot output settled.",
+                            tail.strip_prefix("; ").map(str::to_owned),
+                        );
+                    }
+                }
+                if qemu_lines < MAX_QEMU_LINES {
+                    let (text, at) = read_from(&paths.qemu_log(), log_at);
+                    log_at = at;
+                    partial.push_str(&text);
+                    while let Some(i) = partial.find('\n') {
+                        let line: String = partial.drain(..=i).collect();
+                        let line = line.trim();
+                        // Every NIC is on a hub port of its own by design (no host network
+                        // yet): QEMU's warning about it says nothing about this server.
+                        if line.is_empty() || line.contains("is not connected to host network") {
+                            continue;
+                        }
+                        if qemu_lines < MAX_QEMU_LINES {
+                            qemu_lines += 1;
+                            me.note(id, DiagLevel::Warning, "qemu", line, None);
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /// Watches a running machine: quits it when the guest powers off (unless a soft reboot
@@ -682,6 +805,24 @@ fn cpu_ticks(pid: i32) -> Option<u64> {
     Some(utime + stime)
 }
 
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// What a file holds from byte `at` on (at most 64 KiB), and the offset after it.
+fn read_from(path: &Path, at: u64) -> (String, u64) {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return (String::new(), at);
+    };
+    if f.seek(SeekFrom::Start(at)).is_err() {
+        return (String::new(), at);
+    }
+    let mut buf = Vec::new();
+    let n = f.take(64 * 1024).read_to_end(&mut buf).unwrap_or(0);
+    (String::from_utf8_lossy(&buf).into_owned(), at + n as u64)
+}
+
 /// The last lines of a log, printable, as a suffix for a message; empty without any.
 fn log_tail(path: &Path, what: &str) -> String {
     let Ok(bytes) = std::fs::read(path) else {
@@ -761,7 +902,14 @@ async fn build(
             return;
         }
     };
-    inner.attach(id, &machine);
+    if !inner.attach(id, &machine) {
+        let message = format!(
+            "QEMU exited right after it started{}",
+            log_tail(&paths.qemu_log(), "qemu.log")
+        );
+        inner.report(id, generation, fail(message));
+        return;
+    }
     inner.report(id, generation, |_| BackendEvent::Progress(100));
     inner.report(id, generation, |vm| {
         vm.op = None;
@@ -903,12 +1051,24 @@ impl ComputeBackend for QemuBackend {
                 Err(e) => Err(format!("{}: {e}", paths.file().display())),
             };
             match booted {
-                Ok(machine) => {
-                    me.attach(id, &machine);
+                Ok(machine) if me.attach(id, &machine) => {
                     me.report(id, generation, |vm| {
                         vm.op = None;
                         vm.power = Power::Running;
                         BackendEvent::Started
+                    });
+                }
+                Ok(_) => {
+                    let message = format!(
+                        "QEMU exited right after it started{}",
+                        log_tail(&paths.qemu_log(), "qemu.log")
+                    );
+                    me.report(id, generation, |vm| {
+                        vm.op = None;
+                        BackendEvent::Failed {
+                            task: Task::Start,
+                            message,
+                        }
                     });
                 }
                 Err(message) => {
