@@ -108,10 +108,6 @@ impl Qemu {
         q
     }
 
-    fn vm_dir(&self) -> PathBuf {
-        self.g.data_dir.join("qemu").join(self.id.to_string())
-    }
-
     fn serial(&self) -> String {
         let log = self
             .g
@@ -135,33 +131,6 @@ impl Qemu {
             .action(self.id, json!({"console": {"type": kind}}));
         assert_eq!(r.status(), 200);
         r.json::<Value>().unwrap()["console"].clone()
-    }
-}
-
-/// QEMU VMs outlive their gateway by design (it re-attaches after a restart): the test's
-/// server is deleted, and its QEMU waited for, before the gateway stops.
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        let pid: Option<i32> = std::fs::read_to_string(self.vm_dir().join("qemu.pid"))
-            .ok()
-            .and_then(|p| p.trim().parse().ok());
-        let _ = self
-            .api()
-            .req(
-                reqwest::Method::DELETE,
-                &format!("/compute/v2.0/servers/{}", self.id),
-            )
-            .send();
-        let Some(pid) = pid else { return };
-        let alive = || unsafe { libc::kill(pid, 0) } == 0;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while alive() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if alive() {
-            // The DELETE did not stop it: this test's VM, by its pid file.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
     }
 }
 
