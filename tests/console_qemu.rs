@@ -578,3 +578,83 @@ fn kamaki_server_console_gives_a_password_vncdotool_logs_in_with() {
     let gw_port = q.g.url.rsplit(':').next().unwrap();
     assert_eq!(r.field("port"), gw_port);
 }
+
+/// A websocket upgrade of `/console/websocket?token=T` without an Origin (a non-browser
+/// viewer); the answer's head, and the stream when it switched protocols.
+fn open_websocket(g: &Gateway, token: &str) -> (String, std::net::TcpStream) {
+    use std::io::{Read, Write};
+    let addr = g.url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /console/websocket?token={token} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: binary\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    (String::from_utf8_lossy(&head).into_owned(), s)
+}
+
+#[test]
+fn the_first_credential_used_consumes_the_console() {
+    use std::io::Read;
+    let q = Qemu::start();
+    // A vnc console's url, used first: its TCP port closes.
+    let c = q.console("vnc");
+    let token = c["url"]
+        .as_str()
+        .unwrap()
+        .rsplit("#token=")
+        .next()
+        .unwrap()
+        .to_owned();
+    let (head, mut ws) = open_websocket(&q.g, &token);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("sec-websocket-protocol: binary"),
+        "{head}"
+    );
+    // The first binary frame carries the proxy's RFB banner (an unmasked server frame:
+    // 0x82, length 12).
+    let mut frame = [0u8; 14];
+    ws.read_exact(&mut frame).unwrap();
+    assert_eq!(&frame[..2], &[0x82, 12]);
+    assert_eq!(&frame[2..], b"RFB 003.008\n");
+    let tcp = vncdo_capture(
+        port_of(&c),
+        c["password"].as_str().unwrap(),
+        &shot_path("vncdo-after-ws.png"),
+    );
+    assert!(
+        tcp.is_err(),
+        "the password still worked after the link was used"
+    );
+    // The same token again: 401.
+    let (head, _) = open_websocket(&q.g, &token);
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+
+    // A password used first: the link is refused.
+    let c = q.console("vnc");
+    vncdo_capture(
+        port_of(&c),
+        c["password"].as_str().unwrap(),
+        &shot_path("vncdo-before-ws.png"),
+    )
+    .expect("vncdo with the password");
+    let token = c["url"]
+        .as_str()
+        .unwrap()
+        .rsplit("#token=")
+        .next()
+        .unwrap()
+        .to_owned();
+    let (head, _) = open_websocket(&q.g, &token);
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+}
