@@ -57,15 +57,22 @@ fn qemu_options() -> Options {
 
 /// Registers the tiny guest with `guest/build.sh register`; returns the bootable image id.
 fn register_guest(g: &Gateway, token: &str, name: &str, cmdline: &str) -> String {
+    register_guest_all(g, token, name, cmdline)[0].clone()
+}
+
+/// The ids of the bootable image, its kernel and its ramdisk.
+fn register_guest_all(g: &Gateway, token: &str, name: &str, cmdline: &str) -> [String; 3] {
     let out = script(
         &["guest/build.sh", "register", &g.url, token],
         &[("GUEST_NAME", name), ("GUEST_CMDLINE", cmdline)],
     );
-    out.lines()
-        .find_map(|l| l.strip_prefix("image "))
-        .unwrap_or_else(|| panic!("no image id in {out}"))
-        .trim()
-        .to_owned()
+    ["image ", "kernel ", "ramdisk "].map(|what| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(what))
+            .unwrap_or_else(|| panic!("no {what}id in {out}"))
+            .trim()
+            .to_owned()
+    })
 }
 
 struct Vm {
@@ -189,7 +196,7 @@ fn servers_are_real_virtual_machines() {
             "flavor", "create", "--name", "tiny", "--vcpus", "1", "--ram", "128", "--disk", "1",
         ],
     );
-    let image = register_guest(&g, &token, "tiny", "");
+    let [image, kernel, ramdisk] = register_guest_all(&g, &token, "tiny", "");
     let api = Api {
         g: &g,
         token: token.clone(),
@@ -216,6 +223,22 @@ fn servers_are_real_virtual_machines() {
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| panic!("no MAC in {v}"));
+    // Its screen is a VNC server on a unix socket, without a password of its own.
+    {
+        use std::io::Read;
+        let mut vnc = std::os::unix::net::UnixStream::connect(vm.dir.join("vnc.sock")).unwrap();
+        vnc.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut hello = [0u8; 12];
+        vnc.read_exact(&mut hello).unwrap();
+        assert_eq!(&hello, b"RFB 003.008\n");
+        use std::io::Write;
+        vnc.write_all(b"RFB 003.008\n").unwrap();
+        let mut n = [0u8; 1];
+        vnc.read_exact(&mut n).unwrap();
+        let mut types = vec![0u8; usize::from(n[0])];
+        vnc.read_exact(&mut types).unwrap();
+        assert_eq!(types, vec![1], "security types (1 = None)");
+    }
     let pid = vm.pid().expect("a pid file");
     let args = cmdline(pid);
     assert!(
@@ -233,7 +256,23 @@ fn servers_are_real_virtual_machines() {
         .unwrap();
     let info: Value = serde_json::from_slice(&overlay.stdout).unwrap();
     assert_eq!(info["virtual-size"], 1u64 << 30, "{info}");
-    assert!(info["backing-filename"].as_str().is_some(), "{info}");
+    assert!(
+        info["backing-filename"]
+            .as_str()
+            .is_some_and(|b| b.ends_with("/base")),
+        "{info}"
+    );
+
+    // Deleting the images it booted from breaks no server: it keeps its own names for them
+    // (the starts below boot from them again).
+    for img in [&image, &kernel, &ramdisk] {
+        let r = api.send(
+            reqwest::Method::DELETE,
+            &format!("/image/v2/images/{img}"),
+            json!({}),
+        );
+        assert_eq!(r.status(), 204);
+    }
 
     // Shutdown: the guest powers off through ACPI, QEMU exits, STOPPED.
     accepted(api.action(id, json!({"shutdown": {}})));

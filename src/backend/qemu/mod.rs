@@ -2,9 +2,10 @@
 //! process per running server, controlled over QMP ([`qmp`]). It emits the same events as
 //! the simulated driver, so the reconciler and the state machine don't know which runs.
 //!
-//! **Files.** Each server has a directory `<data dir>/qemu/<id>/`: `disk.qcow2` (a qcow2
-//! overlay over the image's file in the image store, which is never written; sized to the
-//! flavor's disk), `config.img` (the config drive), `vm.json` (what a start needs, see
+//! **Files.** Each server has a directory `<data dir>/qemu/<id>/`: `base` (a hard link to
+//! the image's file in the image store, so that deleting the image breaks no server; never
+//! written), `kernel` and `initrd` likewise, `disk.qcow2` (a qcow2 overlay over `base`,
+//! sized to the flavor's disk), `config.img` (the config drive), `vm.json` (what a start needs, see
 //! [`cmdline::VmFile`]), and while it runs `qemu.pid`, `qmp.sock`, `vnc.sock`, with
 //! `serial.log` (the guest's serial console) and `qemu.log` (QEMU's own messages).
 //!
@@ -941,9 +942,20 @@ async fn prepare(inner: &Inner, spec: &ServerSpec, paths: &VmPaths) -> Result<Vm
     tokio::fs::create_dir_all(&paths.dir)
         .await
         .map_err(|e| format!("{}: {e}", paths.dir.display()))?;
+    // The server keeps its own names for the files it boots from: deleting the image (or
+    // its kernel) from the image store must not break a server's disk or its next boot.
+    let image = keep(image, &paths.dir.join("base")).await?;
+    let kernel = match &spec.kernel_path {
+        Some(k) => Some(keep(k, &paths.dir.join("kernel")).await?),
+        None => None,
+    };
+    let initrd = match &spec.ramdisk_path {
+        Some(r) => Some(keep(r, &paths.dir.join("initrd")).await?),
+        None => None,
+    };
     let mut cmd = tokio::process::Command::new(&inner.cfg.img_binary);
     cmd.args(["create", "-q", "-f", "qcow2", "-b"])
-        .arg(image)
+        .arg(&image)
         .args(["-F", format])
         .arg(paths.disk());
     if spec.disk_gib > 0 {
@@ -971,13 +983,26 @@ async fn prepare(inner: &Inner, spec: &ServerSpec, paths: &VmPaths) -> Result<Vm
         vcpus: spec.vcpus,
         ram_mib: spec.ram_mib,
         macs: spec.nics.iter().map(|n| n.mac.clone()).collect(),
-        kernel: spec.kernel_path.clone(),
-        initrd: spec.ramdisk_path.clone(),
+        kernel,
+        initrd,
         cmdline: spec.kernel_cmdline.clone(),
         config_drive: true,
     };
     write_vm_file(paths, &file)?;
     Ok(file)
+}
+
+/// A name of `file` at `at` that lives as long as the server: a hard link (instant, and
+/// image data never changes once uploaded), or a copy when the image store is on another
+/// file system. Returns `at`.
+async fn keep(file: &Path, at: &Path) -> Result<PathBuf, String> {
+    let _ = tokio::fs::remove_file(at).await;
+    if tokio::fs::hard_link(file, at).await.is_err() {
+        tokio::fs::copy(file, at)
+            .await
+            .map_err(|e| format!("cannot keep {} for the server: {e}", file.display()))?;
+    }
+    Ok(at.to_path_buf())
 }
 
 fn write_vm_file(paths: &VmPaths, file: &VmFile) -> Result<(), String> {
