@@ -18,6 +18,10 @@
 #   BENCH_IO_TIMEOUT   seconds any one transfer may take             (default 900)
 #   BENCH_SERVERS      servers the servers section creates, then lists (default 1000)
 #   BENCH_SERVERS_TIMEOUT seconds the creates may take, and again the builds (default 300)
+#   BENCH_CONSOLES     consoles the console section holds open at once (default 30;
+#                      QEMU serves at most 32 viewers of one VM at a time)
+#   BENCH_CONSOLE_ROUNDS, BENCH_CONSOLE_FRAMES  RFB round trips and full frames per path
+#                      (defaults 2000 and 30)
 #   CARGO, CARGO_TARGET_DIR as for cargo.
 #
 # Adding a benchmark: write a `section_NAME` function below that calls `section "title"`,
@@ -46,6 +50,9 @@ BENCH_DROP_CACHES="${BENCH_DROP_CACHES:-1}"
 BENCH_IO_TIMEOUT="${BENCH_IO_TIMEOUT:-900}"
 BENCH_SERVERS="${BENCH_SERVERS:-1000}"
 BENCH_SERVERS_TIMEOUT="${BENCH_SERVERS_TIMEOUT:-300}"
+BENCH_CONSOLES="${BENCH_CONSOLES:-30}"
+BENCH_CONSOLE_ROUNDS="${BENCH_CONSOLE_ROUNDS:-2000}"
+BENCH_CONSOLE_FRAMES="${BENCH_CONSOLE_FRAMES:-30}"
 START_TIMEOUT=10 # seconds a server gets to print "listening on http://ADDR"
 STOP_TIMEOUT=10  # seconds a server gets to exit after SIGTERM before SIGKILL
 
@@ -54,7 +61,7 @@ die() {
     log "bench: $*"
     exit 1
 }
-for knob in BENCH_IMAGE_MB BENCH_RSS_MB BENCH_RSS_LIMIT_MB BENCH_IO_TIMEOUT BENCH_SERVERS BENCH_SERVERS_TIMEOUT; do
+for knob in BENCH_IMAGE_MB BENCH_RSS_MB BENCH_RSS_LIMIT_MB BENCH_IO_TIMEOUT BENCH_SERVERS BENCH_SERVERS_TIMEOUT BENCH_CONSOLES BENCH_CONSOLE_ROUNDS BENCH_CONSOLE_FRAMES; do
     [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer, not '${!knob}'"
 done
 
@@ -851,8 +858,135 @@ count_servers() {
     done
 }
 
+# ---------------------------------------------------------------- console section
+# A gateway of its own on the QEMU backend, one server booted from the tiny guest
+# (guest/build.sh), and examples/console_bench.rs speaking RFB to its screen: directly on
+# QEMU's unix socket (security None), then through the console proxy (TCP, VNC
+# authentication with a one-time password), in the same run. A round trip is a message QEMU
+# answers at once; throughput is full raw frames, which QEMU paces with its refresh timer.
+# Then BENCH_CONSOLES consoles are held open at once and the gateway's RSS growth is divided
+# among them. The server is deleted before the gateway stops (QEMU VMs outlive a gateway).
+section_console() {
+    local data="$WORK/data-console" pid url admin flavor image id sock c port pw i
+    local direct proxy d50 d99 dfb dfps dmib p50 p99 pfb pfps pmib added held=() before after
+    local n=$BENCH_CONSOLES rounds=$BENCH_CONSOLE_ROUNDS frames=$BENCH_CONSOLE_FRAMES
+    section_title "console: RFB to a QEMU server's screen, directly vs through the console proxy; memory per open console"
+    ensure_cmd curl
+    ensure_cmd jq
+    bash "$ROOT/tests/clients/qemu_setup.sh" || die "tests/clients/qemu_setup.sh failed"
+    if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
+        "$CARGO" build --release --quiet --example console_bench >&2
+    fi
+    local bench="$TARGET_DIR/release/examples/console_bench"
+    [[ -x $bench ]] || die "missing $bench"
+    mkdir -p "$data"
+    start_server gateway-console env CYCLADES_BACKEND=qemu CYCLADES_LOG=warn \
+        "$CYCLADES_BIN" serve --listen 127.0.0.1:0 --data-dir "$data"
+    pid=$SERVER_PID url="http://$SERVER_ADDR"
+    admin=$(sed -n 's/^admin token: //p' "$WORK/gateway-console.out" | head -n 1)
+    [[ -n $admin ]] || { section_fail "the console gateway printed no admin token"; return 0; }
+    flavor=$("$CYCLADES_BIN" flavor create --name bench-tiny --vcpus 1 --ram 128 --disk 1 \
+        --data-dir "$data" 2>"$WORK/console-flavor.err" | tail -n 1) || flavor=""
+    [[ -n $flavor ]] || { section_fail "cyclades flavor create failed: $(head -c 300 "$WORK/console-flavor.err")"; return 0; }
+    image=$(bash "$ROOT/guest/build.sh" register "$url" "$admin" 2>"$WORK/console-guest.err" |
+        sed -n 's/^image //p') || image=""
+    [[ -n $image ]] || { section_fail "guest/build.sh register failed: $(tail -c 300 "$WORK/console-guest.err")"; return 0; }
+    id=$(curl -sS --max-time 30 -H "X-Auth-Token: $admin" -H 'Content-Type: application/json' \
+        -d "{\"server\": {\"name\": \"bench-console\", \"imageRef\": \"$image\", \"flavorRef\": \"$flavor\"}}" \
+        "$url/compute/v2.0/servers" | jq -r '.server.id // empty') || id=""
+    [[ -n $id ]] || { section_fail "POST /compute/v2.0/servers gave no server"; return 0; }
+    sock="$data/qemu/$id/vnc.sock"
+    for ((i = 0; i < 600; i++)); do # the guest's banner: 60 s at most
+        grep -qs 'cyclades tiny guest' "$data/qemu/$id/serial.log" && break
+        sleep 0.1
+    done
+    if ! grep -qs 'cyclades tiny guest' "$data/qemu/$id/serial.log" || [[ ! -S $sock ]]; then
+        section_fail "server $id did not boot to its banner within 60 s"
+        console_cleanup "$url" "$admin" "$id" "$pid" "$data"
+        return 0
+    fi
+    read_mem "$pid" || die "cannot read /proc/$pid/status"
+    printf 'gateway %s (QEMU backend), server %s; %s round trips and %s full frames per run\n' \
+        "$url" "$id" "$rounds" "$frames"
+    printf '%-34s %10s %10s %12s %9s %9s\n' "path" "rtt p50(ms)" "rtt p99(ms)" "frame bytes" "frames/s" "MiB/s"
+
+    direct=$(timeout 120 "$bench" direct "$sock" "$rounds" "$frames" 2>&1) || {
+        section_fail "console_bench direct failed: $direct"
+        console_cleanup "$url" "$admin" "$id" "$pid" "$data"
+        return 0
+    }
+    read -r d50 d99 dfb dfps dmib <<<"$direct"
+    printf '%-34s %10s %10s %12s %9s %9s\n' "direct: QEMU's unix socket" "$(fmt_ms "$d50")" "$(fmt_ms "$d99")" "$dfb" "$dfps" "$dmib"
+    c=$(curl -sS --max-time 30 -H "X-Auth-Token: $admin" -H 'Content-Type: application/json' \
+        -d '{"console": {"type": "vnc"}}' "$url/compute/v2.0/servers/$id/action") || c=""
+    port=$(jq -r '.console.port // empty' <<<"$c" 2>/dev/null) pw=$(jq -r '.console.password // empty' <<<"$c" 2>/dev/null)
+    [[ -n $port && -n $pw ]] || { section_fail "the console action answered: $(head -c 300 <<<"$c")"; console_cleanup "$url" "$admin" "$id" "$pid" "$data"; return 0; }
+    proxy=$(timeout 120 "$bench" proxy "$port" "$pw" "$rounds" "$frames" 2>&1) || {
+        section_fail "console_bench proxy failed: $proxy"
+        console_cleanup "$url" "$admin" "$id" "$pid" "$data"
+        return 0
+    }
+    read -r p50 p99 pfb pfps pmib <<<"$proxy"
+    printf '%-34s %10s %10s %12s %9s %9s\n' "proxy: TCP + VNC auth + unix" "$(fmt_ms "$p50")" "$(fmt_ms "$p99")" "$pfb" "$pfps" "$pmib"
+    added=$(awk -v a="$p50" -v b="$d50" 'BEGIN { printf "%.0f", a - b }')
+    printf 'added by the proxy at the median: %s ms (target < 1 ms); throughput %s of direct\n' \
+        "$(fmt_ms "$added")" "$(ratio "$pmib" "$dmib")"
+    ((added < 1000)) || section_fail "the proxy adds $(fmt_ms "$added") ms at the median (target < 1 ms)"
+
+    # Memory: n consoles open at once, each having received a full frame.
+    before=$MEM_RSS_KB
+    for ((i = 0; i < n; i++)); do
+        c=$(curl -sS --max-time 30 -H "X-Auth-Token: $admin" -H 'Content-Type: application/json' \
+            -d '{"console": {"type": "vnc"}}' "$url/compute/v2.0/servers/$id/action") || c=""
+        port=$(jq -r '.console.port // empty' <<<"$c" 2>/dev/null) pw=$(jq -r '.console.password // empty' <<<"$c" 2>/dev/null)
+        [[ -n $port ]] || { section_fail "console $i of $n: $(head -c 300 <<<"$c")"; break; }
+        held+=("$port:$pw")
+    done
+    if ((${#held[@]} == n)); then
+        "$bench" hold 20 "${held[@]}" >"$WORK/console-hold.out" 2>&1 &
+        BG_PIDS+=("$!")
+        for ((i = 0; i < 600; i++)); do
+            grep -qs '^held ' "$WORK/console-hold.out" && break
+            kill -0 "${BG_PIDS[-1]}" 2>/dev/null || break
+            sleep 0.1
+        done
+        if grep -qs "^held $n\$" "$WORK/console-hold.out" && read_mem "$pid"; then
+            after=$MEM_RSS_KB
+            printf 'memory: gateway VmRSS %s MiB before, %s MiB with %s consoles open: %s KiB per console (two %s KiB buffers each by design)\n' \
+                "$(mib_of "$before")" "$(mib_of "$after")" "$n" \
+                "$(awk -v a="$after" -v b="$before" -v n="$n" 'BEGIN { printf "%.0f", (a - b) / n }')" 64
+        else
+            section_fail "holding $n consoles failed: $(head -c 300 "$WORK/console-hold.out")"
+        fi
+        kill -TERM "${BG_PIDS[-1]}" 2>/dev/null || true
+        wait "${BG_PIDS[-1]}" 2>/dev/null || true
+    fi
+    console_cleanup "$url" "$admin" "$id" "$pid" "$data"
+}
+
+# console_cleanup URL TOKEN ID GATEWAY_PID DATA_DIR : deletes the server (its QEMU stops),
+# waits for the VM to go (bounded), then stops that gateway.
+console_cleanup() {
+    local url=$1 tok=$2 id=$3 pid=$4 data=$5 qpid i p alive=()
+    qpid=$(cat "$data/qemu/$id/qemu.pid" 2>/dev/null || true)
+    curl -sS --max-time 30 -o /dev/null -X DELETE -H "X-Auth-Token: $tok" \
+        "$url/compute/v2.0/servers/$id" || true
+    for ((i = 0; i < 300; i++)); do
+        [[ -n $qpid ]] && kill -0 "$qpid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [[ -n $qpid ]] && kill -0 "$qpid" 2>/dev/null; then
+        section_fail "server $id's QEMU (pid $qpid) still runs 30 s after its DELETE; killing it"
+        kill -KILL "$qpid" 2>/dev/null || true
+    fi
+    stop_pid "$pid"
+    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || alive+=("$p"); done
+    PIDS=("${alive[@]}")
+    rm -rf "$data"
+}
+
 # Run order: the baseline first (every later wrk row is compared with it).
-SECTIONS=(section_baseline section_flavors section_servers section_images)
+SECTIONS=(section_baseline section_flavors section_servers section_images section_console)
 
 # BENCH_SECTIONS="images" or "baseline flavors" (names without section_, space- or
 # comma-separated): runs only those, still in the order above. Without the baseline, wrk

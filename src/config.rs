@@ -97,6 +97,27 @@ pub struct Config {
     /// QEMU backend: seconds a guest has to power off after the ACPI power button, before a
     /// shutdown turns it off hard and a soft reboot resets it.
     pub qemu_acpi_timeout_secs: f64,
+    /// Consoles: seconds a console's one-time password and link stay valid.
+    pub console_ticket_secs: u64,
+    /// Address the consoles' VNC (TCP) front end listens on.
+    pub console_listen: std::net::IpAddr,
+    /// Host the console action tells VNC viewers to connect to; unset means the host of the
+    /// gateway's base URL (`public_url`, else the request's `Host`).
+    pub console_host: Option<String>,
+    /// Port range of the VNC front end: each `vnc` console gets a port of its own.
+    pub console_port_first: u16,
+    pub console_port_last: u16,
+    /// An open console closes after this many seconds without traffic, and after
+    /// `console_max_secs` in all.
+    pub console_idle_secs: u64,
+    pub console_max_secs: u64,
+    /// Consoles open or waiting for their viewer at once.
+    pub console_max_open: usize,
+    /// Bytes of each direction's buffer of an open console.
+    pub console_buffer_bytes: usize,
+    /// Directory of the `@novnc/novnc` npm package the console page loads; unset means
+    /// `web/node_modules/@novnc/novnc` in the source tree the binary was built from.
+    pub console_novnc_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -143,6 +164,16 @@ impl Default for Config {
             qemu_img: PathBuf::from("qemu-img"),
             qemu_kvm: false,
             qemu_acpi_timeout_secs: 30.0,
+            console_ticket_secs: 30,
+            console_listen: std::net::IpAddr::from([127, 0, 0, 1]),
+            console_host: None,
+            console_port_first: 15900,
+            console_port_last: 15999,
+            console_idle_secs: 600,
+            console_max_secs: 8 * 3600,
+            console_max_open: 100,
+            console_buffer_bytes: 64 * 1024,
+            console_novnc_dir: None,
         }
     }
 }
@@ -225,6 +256,20 @@ impl Config {
         }
         for task in &self.simulated_fail {
             task_of(task)?;
+        }
+        if self.console_port_first == 0 || self.console_port_first > self.console_port_last {
+            anyhow::bail!("console_port_first must be between 1 and console_port_last");
+        }
+        if self.console_ticket_secs == 0
+            || self.console_idle_secs == 0
+            || self.console_max_secs == 0
+        {
+            anyhow::bail!(
+                "console_ticket_secs, console_idle_secs and console_max_secs must be at least 1"
+            );
+        }
+        if self.console_buffer_bytes < 4096 {
+            anyhow::bail!("console_buffer_bytes must be at least 4096");
         }
         if self.db_readers == 0 {
             anyhow::bail!("db_readers must be at least 1");

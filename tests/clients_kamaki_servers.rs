@@ -6,8 +6,9 @@
 //! what kamaki prints and checking through the HTTP API what it changed. What kamaki sends
 //! and which success codes it checks (exactly) is written down in `../shared/CLIENTS.md`.
 //!
-//! `server info --stats` and `server console` are not implemented on the gateway yet and are
-//! not tested here.
+//! `server info --stats` is not implemented on the gateway yet and is not tested here;
+//! `server console` needs a server with a screen, so it is tested on the QEMU backend in
+//! `tests/console_qemu.rs`.
 
 mod common;
 

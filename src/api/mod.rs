@@ -92,6 +92,18 @@ fn plankton_stack(routes: Routes, cfg: &Config, all: &mut Vec<RouteInfo>) -> Rou
         .layer(middleware::from_fn_with_state(renderer, render_faults))
 }
 
+/// The console page, its library and its websocket: no `X-Auth-Token` (a browser opening a
+/// link can't send one; the one-time token authenticates), no body and no request timeout
+/// (a websocket lives as long as its console); faults as the compute API renders them.
+fn console_stack(routes: Routes, all: &mut Vec<RouteInfo>) -> Router<AppState> {
+    let (router, list) = routes.into_parts();
+    let renderer = Renderer::new(Api::Compute, &list);
+    all.extend(list);
+    router
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(renderer, render_faults))
+}
+
 /// Every route with its API's layers, and the list of what is routed.
 pub fn build(cfg: &Config) -> (Router<AppState>, Vec<RouteInfo>) {
     let mut all = Vec::new();
@@ -113,7 +125,8 @@ pub fn build(cfg: &Config) -> (Router<AppState>, Vec<RouteInfo>) {
             &mut all,
         ))
         .merge(image_stack(image::routes(), cfg, &mut all))
-        .merge(plankton_stack(plankton::routes(), cfg, &mut all));
+        .merge(plankton_stack(plankton::routes(), cfg, &mut all))
+        .merge(console_stack(crate::console::page::routes(), &mut all));
     (router, all)
 }
 
@@ -155,7 +168,14 @@ pub fn app(state: AppState) -> Router {
                 .get(REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), id)
+            // A console websocket's query is its one-time token: it stays out of the log.
+            let uri = req.uri();
+            if uri.path().starts_with("/console/") {
+                let path = uri.path();
+                tracing::info_span!("request", method = %req.method(), uri = %path, id)
+            } else {
+                tracing::info_span!("request", method = %req.method(), uri = %uri, id)
+            }
         })
         .on_request(())
         .on_response(

@@ -32,6 +32,8 @@ pub struct AppState {
     pub uploads: Arc<Uploads>,
     /// Runs the servers.
     pub backend: Arc<dyn ComputeBackend>,
+    /// The console proxy: tickets and open consoles.
+    pub consoles: Arc<crate::console::Consoles>,
 }
 
 impl AppState {
@@ -57,7 +59,13 @@ impl AppState {
                 Some(Arc::new(rules))
             }
         };
+        let consoles = crate::console::Consoles::new(
+            crate::console::Settings::from_config(&config),
+            store.clone(),
+            backend.clone(),
+        );
         Ok(AppState {
+            consoles,
             config: Arc::new(config),
             store,
             images: Arc::new(images),

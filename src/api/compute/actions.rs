@@ -5,6 +5,7 @@
 //! ```text
 //! {"start": {}}                 → 202      {"shutdown": {}}           → 202
 //! {"reboot": {"type": "HARD"}}  → 202      {"firewallProfile": {…}}   → 202
+//! {"console": {"type": "vnc"}}  → 200 (see `console.rs`)
 //! ```
 
 use axum::extract::{Path, State};
@@ -18,6 +19,8 @@ use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::body::JsonBody;
 use crate::http::fault::{ApiError, ApiResult};
+use crate::http::links::Base;
+use crate::http::negotiate::Format;
 use crate::http::routes::Routes;
 
 pub fn routes(r: Routes) -> Routes {
@@ -26,13 +29,16 @@ pub fn routes(r: Routes) -> Routes {
 
 const PROFILES: [&str; 3] = ["ENABLED", "DISABLED", "PROTECTED"];
 
-/// `POST /servers/{id}/action` — 202 for start, shutdown, reboot and firewallProfile; 409
+/// `POST /servers/{id}/action` — 202 for start, shutdown, reboot and firewallProfile, 200
+/// for reassign and console; 409
 /// when the server's status does not allow the action (buildInProgress while building);
 /// 403 for a suspended server; 400 for an unknown or malformed action.
 async fn action(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
+    base: Base,
+    format: Format,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Response> {
     if body.len() != 1 {
@@ -111,13 +117,7 @@ async fn action(
             }
             return Ok(StatusCode::OK.into_response());
         }
-        "console" => {
-            request(&s.state, UserAction::Console).map_err(refused)?;
-            return Err(ApiError::new(
-                crate::http::fault::Fault::ServiceUnavailable,
-                "VNC consoles are not available on this gateway yet",
-            ));
-        }
+        "console" => return super::console::console(&state, &s, &args, &base, format).await,
         other => {
             return Err(ApiError::bad_request(format!(
                 "unknown action '{other}': use start, shutdown, reboot, firewallProfile, reassign or console"

@@ -2,6 +2,7 @@
 //! tables.
 
 pub mod actions;
+pub mod console;
 pub mod flavors;
 pub mod images;
 pub mod networks;
