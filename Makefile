@@ -5,8 +5,18 @@ DATA_DIR ?= ./data
 
 .PHONY: run test bench build fmt clippy ci guest
 
-## Run the gateway with embedded defaults (SQLite + local image store in ./data).
+## Run the gateway with embedded defaults (SQLite + local image store in ./data). The console
+## page's noVNC comes from the npm registry into web/node_modules the first time, when npm is
+## there; without it everything but the browser console works.
 run:
+	@if [ ! -f web/node_modules/@novnc/novnc/core/rfb.js ]; then \
+	    if command -v npm >/dev/null 2>&1; then \
+	        npm install --prefix web --omit=dev --no-audit --no-fund --loglevel=error >/dev/null \
+	            || echo "make run: npm install in web/ failed: the browser console page will not load noVNC" >&2; \
+	    else \
+	        echo "make run: npm not found: the browser console page needs noVNC (npm install --prefix web)" >&2; \
+	    fi; \
+	fi
 	$(CARGO) run --release --quiet -- serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
 ## Build the tiny guest (Debian's cloud kernel + busybox) and register it with the gateway
