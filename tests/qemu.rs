@@ -652,3 +652,139 @@ fn auto_falls_back_to_the_simulated_backend_and_qemu_without_qemu_refuses_to_sta
         "{err}"
     );
 }
+
+/// The diagnostics entry of server `id` whose message is `message`, once there.
+fn wait_diag(api: &Api, id: i64, message: &str) -> Value {
+    let deadline = Instant::now() + BOOT_LIMIT;
+    loop {
+        let d = api.json(&format!("/compute/v2.0/servers/{id}/diagnostics"));
+        if let Some(e) = d
+            .as_array()
+            .and_then(|l| l.iter().find(|e| e["message"] == message))
+        {
+            return e.clone();
+        }
+        assert!(Instant::now() < deadline, "no {message:?} in {d}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The attachment (NIC) of server `id` on network `net`.
+fn nic_on(api: &Api, id: i64, net: &str) -> Option<(String, String)> {
+    let v = api.json(&format!("/compute/v2.0/servers/{id}"));
+    v["server"]["attachments"]
+        .as_array()?
+        .iter()
+        .find(|a| a["network_id"] == net)
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_owned(),
+                a["mac_address"].as_str().unwrap().to_owned(),
+            )
+        })
+}
+
+#[test]
+fn nics_connected_and_disconnected_are_hot_plugged_and_kept() {
+    script(&["tests/clients/qemu_setup.sh"], &[]);
+    script(&["guest/build.sh", "build"], &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let _reaper = Reaper(dir.to_path_buf());
+    let g = Gateway::start_in(dir, qemu_options()).unwrap();
+    let token = g.admin_token();
+    let flavor = common::cli_last_line(
+        dir,
+        &[
+            "flavor", "create", "--name", "tiny", "--vcpus", "1", "--ram", "128", "--disk", "1",
+        ],
+    );
+    let image = register_guest(&g, &token, "tiny", "");
+    let api = Api {
+        g: &g,
+        token: token.clone(),
+    };
+    let id = create(&api, &image, &flavor, "plug");
+    wait_status(&api, id, "ACTIVE");
+    let vm = Vm::new(&g, id);
+    // Booted: the guest's ACPI answers the hot-plug controller from now on.
+    vm.wait_serial(BANNER, 1);
+    let pid = vm.pid().expect("a pid file");
+
+    let mut nets = Vec::new();
+    for name in ["lan-a", "lan-b"] {
+        let r = api.send(
+            reqwest::Method::POST,
+            "/compute/v2.0/networks",
+            json!({"network": {"name": name, "type": "CUSTOM"}}),
+        );
+        assert_eq!(r.status(), 202);
+        let net = r.json::<Value>().unwrap()["network"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while api.json(&format!("/compute/v2.0/networks/{net}"))["network"]["status"] != "ACTIVE" {
+            assert!(Instant::now() < deadline, "network {net} never ACTIVE");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        nets.push(net);
+    }
+    let action = |net: &str, body: Value| {
+        let r = api.send(
+            reqwest::Method::POST,
+            &format!("/compute/v2.0/networks/{net}/action"),
+            body,
+        );
+        assert_eq!(r.status(), 202, "{}", r.text().unwrap_or_default());
+    };
+
+    // Connect: the running QEMU gets a NIC with the new MAC, as QEMU itself reports it.
+    let mut plugged = Vec::new();
+    for net in &nets {
+        action(net, json!({"add": {"serverRef": id}}));
+        let (nic, mac) = nic_on(&api, id, net).expect("a NIC on the new network");
+        let e = wait_diag(&api, id, &format!("NIC {mac} plugged."));
+        assert!(
+            e["details"]
+                .as_str()
+                .is_some_and(|d| d.contains(&format!("virtio-net-pci mac {mac}"))),
+            "{e}"
+        );
+        plugged.push((nic, mac));
+    }
+    assert_eq!(vm.pid(), Some(pid), "plugging needs no restart");
+
+    // Disconnect: the guest releases the device (ACPI eject), QEMU deletes it.
+    let (nic_a, mac_a) = plugged[0].clone();
+    action(&nets[0], json!({"remove": {"attachment": nic_a}}));
+    assert!(nic_on(&api, id, &nets[0]).is_none());
+    let e = wait_diag(&api, id, &format!("NIC {mac_a} unplugged."));
+    assert!(
+        e["details"].as_str().is_some_and(|d| d.contains("deleted")),
+        "{e}"
+    );
+    assert_eq!(vm.pid(), Some(pid));
+
+    // The next boot has the server's NICs as they are now: b, not a.
+    accepted(api.action(id, json!({"shutdown": {}})));
+    wait_status(&api, id, "STOPPED");
+    wait_gone(pid, Duration::from_secs(10));
+    accepted(api.action(id, json!({"start": {}})));
+    wait_status(&api, id, "ACTIVE");
+    let pid = vm.pid().expect("a pid file");
+    let args = cmdline(pid).join(" ");
+    let mac_b = &plugged[1].1;
+    assert!(args.contains(&format!("mac={mac_b}")), "{args}");
+    assert!(!args.contains(&format!("mac={mac_a}")), "{args}");
+
+    let r = api.send(
+        reqwest::Method::DELETE,
+        &format!("/compute/v2.0/servers/{id}"),
+        json!({}),
+    );
+    assert_eq!(r.status(), 204);
+    wait_gone(pid, Duration::from_secs(30));
+    let (status, _) = g.stop();
+    assert!(status.success());
+}

@@ -238,6 +238,17 @@ pub trait ComputeBackend: Send + Sync {
         Ok(())
     }
 
+    /// Tells the backend that `nics` is the server's NIC list now, after the gateway
+    /// connected or disconnected one ([`networks::sync_nics`]); the list replaces the one
+    /// of the build's spec for every later boot. `Ok` means the backend took it on; a
+    /// driver that plugs NICs into a running machine reports how that went as diagnostics
+    /// notes. The default is for drivers with nothing to plug: the simulated driver's
+    /// guests have no devices.
+    async fn set_nics(&self, id: i64, nics: Vec<NicSpec>) -> Result<(), BackendError> {
+        let _ = (id, nics);
+        Ok(())
+    }
+
     /// Issues the command for a task [`crate::domain::server::request`] returned. A build
     /// needs the server's spec, so it goes through [`ComputeBackend::create`] instead.
     async fn issue(&self, id: i64, task: Task) -> Result<(), BackendError> {

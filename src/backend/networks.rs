@@ -2,13 +2,17 @@
 //! ready ([`super::ComputeBackend::ensure_network`]) and the answer is recorded, ACTIVE or
 //! ERROR. Networks still PENDING after a restart (the stop came between the record and the
 //! answer) are asked for again at start.
+//!
+//! Also: telling the backend a server's NIC list after the API connected or disconnected
+//! one ([`sync_nics`]).
 
 use std::sync::Arc;
 
-use super::{ComputeBackend, NetworkSpec};
+use super::{ComputeBackend, NetworkSpec, NicSpec};
 use crate::domain::network::NetworkStatus;
-use crate::store::Store;
+use crate::domain::server::{BackendEvent, DiagLevel};
 use crate::store::networks::Network;
+use crate::store::{Nic, Store};
 
 fn spec(n: &Network) -> NetworkSpec {
     NetworkSpec {
@@ -53,4 +57,42 @@ pub async fn activate_pending(
         activate(store, backend, &n).await;
     }
     Ok(())
+}
+
+/// What the backend is told of a NIC.
+pub fn nic_spec(n: &Nic) -> NicSpec {
+    NicSpec {
+        mac: n.mac.clone(),
+        ipv4: n.ipv4.as_deref().and_then(|a| a.parse().ok()),
+        ipv6: n.ipv6.as_deref().and_then(|a| a.parse().ok()),
+    }
+}
+
+/// After a connect or disconnect committed: hands the backend the server's whole NIC list,
+/// as the store has it now. The API call already succeeded, so a refusal does not undo it:
+/// it becomes a diagnostics entry of the server (and the list reaches the backend with the
+/// next change).
+pub async fn sync_nics(store: &Arc<dyn Store>, backend: &Arc<dyn ComputeBackend>, server: i64) {
+    let nics = match store.get_server(server).await {
+        Ok(Some(s)) => s.nics.iter().map(nic_spec).collect(),
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!("cannot read server {server}'s NICs for the backend: {e}");
+            return;
+        }
+    };
+    if let Err(e) = backend.set_nics(server, nics).await {
+        tracing::warn!("the compute backend refused server {server}'s NICs: {e}");
+        super::reconciler::apply_event(
+            store,
+            server,
+            BackendEvent::Note {
+                level: DiagLevel::Warning,
+                source: "compute-backend".into(),
+                message: "The compute backend did not take the server's new NIC list.".into(),
+                details: Some(e.to_string()),
+            },
+        )
+        .await;
+    }
 }

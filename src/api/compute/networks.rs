@@ -202,10 +202,18 @@ pub async fn connect(
     }
     let s = changeable_server(state, who, &server_id.to_string()).await?;
     let prefix = MacPrefix::parse(&state.config.mac_prefix).map_err(ApiError::internal)?;
-    Ok(state
+    let nic = state
         .store
         .connect_server(s.id, &n.id, fixed_ip, prefix, name)
-        .await?)
+        .await?;
+    sync_nics(state, s.id).await;
+    Ok(nic)
+}
+
+/// After a NIC change committed: the backend gets the server's NIC list (a refusal is a
+/// diagnostics entry, not this call's failure).
+pub async fn sync_nics(state: &AppState, server: i64) {
+    crate::backend::networks::sync_nics(&state.store, &state.backend, server).await;
 }
 
 /// Removes the named NIC, or every NIC between the server and the network.
@@ -218,7 +226,9 @@ pub async fn disconnect(
 ) -> ApiResult<Vec<Nic>> {
     let n = own_network(state, who, network_id).await?;
     let s = changeable_server(state, who, &server_id.to_string()).await?;
-    Ok(state.store.disconnect_server(s.id, &n.id, nic).await?)
+    let removed = state.store.disconnect_server(s.id, &n.id, nic).await?;
+    sync_nics(state, s.id).await;
+    Ok(removed)
 }
 
 /// Deletes the caller's network: 421 networkInUse while NICs are attached.

@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use super::images::parse_changes_since;
 use crate::api::image::access::visible_image;
-use crate::backend::{NicSpec, PersonalityFile, ServerSpec};
+use crate::backend::{PersonalityFile, ServerSpec};
 use crate::domain::address::MacPrefix;
 use crate::domain::identity::Identity;
 use crate::domain::image::ImageStatus;
@@ -802,11 +802,7 @@ async fn create(
         nics: server
             .nics
             .iter()
-            .map(|n| NicSpec {
-                mac: n.mac.clone(),
-                ipv4: n.ipv4.as_deref().and_then(|a| a.parse().ok()),
-                ipv6: n.ipv6.as_deref().and_then(|a| a.parse().ok()),
-            })
+            .map(crate::backend::networks::nic_spec)
             .collect(),
         admin_password: password.clone(),
         personality,

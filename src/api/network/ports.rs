@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use super::networks::subnet_id;
 use crate::api::compute::networks::{
-    connect, disconnect, object, opt_string, server_ref, visible_network,
+    connect, disconnect, object, opt_string, server_ref, sync_nics, visible_network,
 };
 use crate::api::compute::servers::changeable_server;
 use crate::domain::address::MacPrefix;
@@ -234,6 +234,7 @@ async fn create(
             let s = changeable_server(&state, &who, &server.to_string()).await?;
             let prefix = MacPrefix::parse(&state.config.mac_prefix).map_err(ApiError::internal)?;
             let nic = state.store.attach_floating_ip(s.id, f.id, prefix).await?;
+            sync_nics(&state, s.id).await;
             if let Some(name) = name {
                 state.store.set_port_name(&nic.id, name).await?;
             }
@@ -339,6 +340,7 @@ async fn delete(
             .store
             .disconnect_server(s.id, &p.nic.network_id, Some(p.nic.id.clone()))
             .await?;
+        sync_nics(&state, s.id).await;
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     disconnect(

@@ -67,6 +67,50 @@ impl VmPaths {
 /// TCG on a busy host it fails and panics the kernel).
 pub const DEFAULT_CMDLINE: &str = "console=tty0 console=ttyS0 no_timer_check";
 
+/// Every NIC's device model: a PCI device, which the `pc` (i440fx) machine's ACPI PCI
+/// hot-plug takes and gives back while the guest runs.
+pub const NIC_MODEL: &str = "virtio-net-pci";
+/// Every NIC's netdev kind (see [`args`]).
+pub const NETDEV_KIND: &str = "hubport";
+
+/// The QEMU names of one NIC, derived from its MAC address alone: the same at boot and
+/// when plugged in later, and stable across the NIC list's changes (an index would shift).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicIds {
+    pub netdev: String,
+    pub device: String,
+    /// The NIC's own hub: the low 31 bits of the MAC (QEMU's hub ids are int32). The
+    /// gateway's MACs share a prefix and differ in their last bytes, so a server's NICs
+    /// each get a hub of their own.
+    pub hub: u32,
+}
+
+impl NicIds {
+    pub fn of(mac: &str) -> NicIds {
+        let hex: String = mac
+            .chars()
+            .filter(char::is_ascii_hexdigit)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let low = hex.get(hex.len().saturating_sub(8)..).unwrap_or("");
+        let hub = u32::from_str_radix(low, 16).unwrap_or(0) & 0x7fff_ffff;
+        NicIds {
+            netdev: format!("net-{hex}"),
+            device: format!("nic-{hex}"),
+            hub,
+        }
+    }
+}
+
+/// What changes in a running machine when its NIC list goes from `old` to `new`: the MACs
+/// to unplug and the MACs to plug, each in list order. MACs compare without case.
+pub fn nic_diff(old: &[String], new: &[String]) -> (Vec<String>, Vec<String>) {
+    let has = |list: &[String], mac: &String| list.iter().any(|m| m.eq_ignore_ascii_case(mac));
+    let unplug = old.iter().filter(|m| !has(new, m)).cloned().collect();
+    let plug = new.iter().filter(|m| !has(old, m)).cloned().collect();
+    (unplug, plug)
+}
+
 /// QEMU's arguments for one server.
 pub fn args(vm: &VmFile, paths: &VmPaths, kvm: bool) -> Vec<OsString> {
     let mut a: Vec<OsString> = Vec::new();
@@ -120,13 +164,22 @@ pub fn args(vm: &VmFile, paths: &VmPaths, kvm: bool) -> Vec<OsString> {
             paths.config_drive().display()
         ));
     }
-    for (i, mac) in vm.macs.iter().enumerate() {
+    for mac in &vm.macs {
         // A hub port of this process only: the NIC exists with the server's MAC address but
-        // reaches no host network. `romfile=` keeps iPXE out of the boot.
+        // reaches no host network. `romfile=` keeps iPXE out of the boot. The ids come from
+        // the MAC, so that a NIC plugged in later (over QMP, see [`NicIds`]) is named alike
+        // and can be unplugged whichever way it came.
+        let ids = NicIds::of(mac);
         push("-netdev");
-        push(&format!("hubport,id=nic{i},hubid={i}"));
+        push(&format!(
+            "{NETDEV_KIND},id={},hubid={}",
+            ids.netdev, ids.hub
+        ));
         push("-device");
-        push(&format!("virtio-net-pci,netdev=nic{i},mac={mac},romfile="));
+        push(&format!(
+            "{NIC_MODEL},netdev={},id={},mac={mac},romfile=",
+            ids.netdev, ids.device
+        ));
     }
     match &vm.kernel {
         Some(kernel) => {
@@ -185,7 +238,13 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("mac=aa:00:00:12:34:56"), "{s}");
-        assert!(s.contains("netdev=nic1,mac=aa:00:00:12:34:57"), "{s}");
+        assert!(
+            s.contains(
+                "-netdev hubport,id=net-aa0000123457,hubid=1193047 \
+                 -device virtio-net-pci,netdev=net-aa0000123457,id=nic-aa0000123457,mac=aa:00:00:12:34:57,romfile="
+            ),
+            "{s}"
+        );
         assert!(
             s.contains("-kernel /img/k -initrd /img/r -append console=tty0 console=ttyS0"),
             "{s}"
@@ -204,5 +263,33 @@ mod tests {
         assert!(s.contains("-accel kvm"), "{s}");
         assert!(s.contains("-boot order=c"), "{s}");
         assert!(!s.contains("-kernel") && !s.contains("config.img") && !s.contains("-netdev"));
+    }
+
+    #[test]
+    fn nic_names_come_from_the_mac() {
+        let a = NicIds::of("AA:00:00:12:34:56");
+        assert_eq!(a.netdev, "net-aa0000123456");
+        assert_eq!(a.device, "nic-aa0000123456");
+        assert_eq!(a.hub, 0x0012_3456);
+        // The top bit of the last four bytes is dropped: hub ids are int32.
+        assert_eq!(NicIds::of("aa:00:ff:ff:ff:ff").hub, 0x7fff_ffff);
+        assert_ne!(NicIds::of("aa:00:00:12:34:57").hub, a.hub);
+    }
+
+    #[test]
+    fn the_nic_diff_names_what_to_unplug_and_plug() {
+        let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let old = l(&["aa:00:00:00:00:01", "aa:00:00:00:00:02"]);
+        assert_eq!(
+            nic_diff(&old, &l(&["aa:00:00:00:00:02", "aa:00:00:00:00:03"])),
+            (l(&["aa:00:00:00:00:01"]), l(&["aa:00:00:00:00:03"]))
+        );
+        assert_eq!(nic_diff(&old, &old), (vec![], vec![]));
+        assert_eq!(
+            nic_diff(&old, &l(&["AA:00:00:00:00:01", "aa:00:00:00:00:02"])),
+            (vec![], vec![])
+        );
+        assert_eq!(nic_diff(&[], &old), (vec![], old.clone()));
+        assert_eq!(nic_diff(&old, &[]), (old.clone(), vec![]));
     }
 }

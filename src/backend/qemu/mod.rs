@@ -23,6 +23,11 @@
 //! press followed by `system_reset` and `cont` once the guest is off (or a reset at once
 //! after the timeout), a hard reboot a `system_reset`.
 //!
+//! **NICs.** The NIC list of `vm.json` is the build's, then whatever `set_nics` gave
+//! last; a running machine has NICs plugged (`netdev_add`, `device_add`) and unplugged
+//! (`device_del`, then `netdev_del` once the guest released the device) to match, as PCI
+//! hot-plug on the `pc` machine.
+//!
 //! **Concurrency.** One std mutex holds the driver's view of every server; no await
 //! happens under it. The slow work of an operation (qemu-img, spawning, waiting for an
 //! exit) runs in a task that holds the server's own async `work` lock, so that a destroy
@@ -47,9 +52,11 @@ use tokio::sync::watch;
 use tokio::time::{MissedTickBehavior, sleep};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use self::cmdline::{VmFile, VmPaths};
+use self::cmdline::{NicIds, VmFile, VmPaths};
 use self::qmp::{Command as Cmd, Event, Qmp};
-use super::{BackendError, ComputeBackend, EventSender, ObservedState, Sample, ServerSpec};
+use super::{
+    BackendError, ComputeBackend, EventSender, NicSpec, ObservedState, Sample, ServerSpec,
+};
 use crate::domain::server::{BackendEvent, DiagLevel, RebootKind, Task};
 use crate::domain::time;
 
@@ -75,6 +82,9 @@ const HISTORY: usize = super::simulated::HISTORY;
 const QMP_READY: Duration = Duration::from_secs(15);
 /// How long a process may take to exit after `quit` or SIGKILL.
 const EXIT_WAIT: Duration = Duration::from_secs(10);
+/// How long a guest has to release a NIC after `device_del` (an ACPI eject request; a
+/// booted Linux guest takes well under a second).
+const UNPLUG_WAIT: Duration = Duration::from_secs(10);
 /// Lines of each log a crash report carries.
 const LOG_TAIL: usize = 8;
 
@@ -139,6 +149,9 @@ struct Vm {
     samples: VecDeque<Sample>,
     /// The process's CPU time (clock ticks) at the last sample.
     cpu: Option<(u64, Instant)>,
+    /// The latest NIC list (MACs) given by `set_nics` and not yet applied: the task that
+    /// applies lists takes it, so that lists given in a quick row end at the last one.
+    nics_wanted: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -345,6 +358,7 @@ impl Inner {
                     vcpus: file.vcpus,
                     samples: VecDeque::new(),
                     cpu: None,
+                    nics_wanted: None,
                 },
             );
             let paths = self.paths(id);
@@ -672,6 +686,110 @@ impl Inner {
         self.emit(id, event);
     }
 
+    /// Applies the latest NIC list `set_nics` gave (under the server's `work` lock, so a
+    /// build or start in progress finishes first): `vm.json` gets it, for every later boot,
+    /// and a running machine has its NICs plugged and unplugged to match. Each outcome is a
+    /// diagnostics note.
+    async fn apply_nics(self: &Arc<Self>, id: i64) {
+        let Some(macs) = self
+            .lock()
+            .vms
+            .get_mut(&id)
+            .and_then(|vm| vm.nics_wanted.take())
+        else {
+            return;
+        };
+        let warn = |message: &str, details: String| {
+            self.note(
+                id,
+                DiagLevel::Warning,
+                "compute-backend",
+                message,
+                Some(details),
+            );
+        };
+        let paths = self.paths(id);
+        let mut file = match std::fs::read_to_string(paths.file())
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<VmFile>(&t).map_err(|e| e.to_string()))
+        {
+            Ok(f) => f,
+            Err(e) => {
+                warn(
+                    "The server's new NIC list could not be kept.",
+                    format!("{}: {e}", paths.file().display()),
+                );
+                return;
+            }
+        };
+        let old = std::mem::replace(&mut file.macs, macs.clone());
+        if let Err(e) = write_vm_file(&paths, &file) {
+            warn("The server's new NIC list could not be kept.", e);
+            return;
+        }
+        let machine = self
+            .lock()
+            .vms
+            .get(&id)
+            .and_then(|vm| vm.machine.clone())
+            .filter(|m| m.exited.borrow().is_none());
+        let Some(m) = machine else {
+            self.note(
+                id,
+                DiagLevel::Info,
+                "compute-backend",
+                "The server's NICs changed; its next start has them.",
+                Some(format!("MACs: {}", macs.join(", "))),
+            );
+            return;
+        };
+        let (unplug, plug) = cmdline::nic_diff(&old, &macs);
+        for mac in unplug {
+            match unplug_nic(&m, &mac).await {
+                Ok(true) => self.note(
+                    id,
+                    DiagLevel::Info,
+                    "compute-backend",
+                    &format!("NIC {mac} unplugged."),
+                    Some(format!(
+                        "QEMU reported device {} deleted",
+                        NicIds::of(&mac).device
+                    )),
+                ),
+                Ok(false) => warn(
+                    &format!("NIC {mac} is still in the running server."),
+                    format!(
+                        "the guest did not release it within {UNPLUG_WAIT:?}; its next start \
+                         does not have it"
+                    ),
+                ),
+                Err(e) => warn(
+                    &format!("NIC {mac} could not be unplugged."),
+                    format!("{e}; the server's next start does not have it"),
+                ),
+            }
+        }
+        for mac in plug {
+            match plug_nic(&m, &mac).await {
+                Ok(seen) => self.note(
+                    id,
+                    DiagLevel::Info,
+                    "compute-backend",
+                    &format!("NIC {mac} plugged."),
+                    Some(format!(
+                        "QEMU's device {}: {} mac {seen}",
+                        NicIds::of(&mac).device,
+                        cmdline::NIC_MODEL
+                    )),
+                ),
+                Err(e) => warn(
+                    &format!("NIC {mac} could not be plugged."),
+                    format!("{e}; the server's next start has it"),
+                ),
+            }
+        }
+    }
+
     fn start_sampler(self: &Arc<Self>) {
         let me = Arc::clone(self);
         let period = self.cfg.sample_interval.max(Duration::from_millis(10));
@@ -718,6 +836,68 @@ impl Inner {
             vm.cpu = Some((ticks, now));
         }
     }
+}
+
+/// Plugs a NIC into a running machine: its hub port, then its PCI device, named as at
+/// boot ([`NicIds`]). Returns the MAC address QEMU reports for the new device.
+async fn plug_nic(m: &Machine, mac: &str) -> Result<String, qmp::QmpError> {
+    let ids = NicIds::of(mac);
+    m.qmp
+        .execute(Cmd::NetdevAdd {
+            kind: cmdline::NETDEV_KIND.into(),
+            id: ids.netdev.clone(),
+            hubid: ids.hub,
+        })
+        .await?;
+    let added = m
+        .qmp
+        .execute(Cmd::DeviceAdd {
+            driver: cmdline::NIC_MODEL.into(),
+            id: ids.device.clone(),
+            netdev: ids.netdev.clone(),
+            mac: mac.into(),
+            romfile: String::new(),
+        })
+        .await;
+    if let Err(e) = added {
+        let _ = m.qmp.execute(Cmd::NetdevDel { id: ids.netdev }).await;
+        return Err(e);
+    }
+    let seen = m
+        .qmp
+        .execute(Cmd::QomGet {
+            path: format!("/machine/peripheral/{}", ids.device),
+            property: "mac".into(),
+        })
+        .await?;
+    Ok(seen.as_str().unwrap_or("unknown").to_owned())
+}
+
+/// Unplugs a NIC from a running machine: asks the guest to release the device and waits
+/// (bounded) for QEMU's `DEVICE_DELETED`, then removes its hub port. False when the guest
+/// kept the device (its hub port goes anyway: the NIC then reaches nothing).
+async fn unplug_nic(m: &Machine, mac: &str) -> Result<bool, qmp::QmpError> {
+    let ids = NicIds::of(mac);
+    let mut events = m.qmp.subscribe();
+    m.qmp
+        .execute(Cmd::DeviceDel {
+            id: ids.device.clone(),
+        })
+        .await?;
+    let deleted = tokio::time::timeout(UNPLUG_WAIT, async {
+        loop {
+            match events.recv().await {
+                Ok(Event::DeviceDeleted { device: Some(d) }) if d == ids.device => return true,
+                Ok(Event::Other(n)) if n == qmp::CLOSED => return false,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return false,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    m.qmp.execute(Cmd::NetdevDel { id: ids.netdev }).await?;
+    Ok(deleted)
 }
 
 /// Connects to a QMP socket that may not exist yet, while `alive` says the process runs.
@@ -1041,6 +1221,7 @@ impl ComputeBackend for QemuBackend {
                 vcpus: spec.vcpus,
                 samples: VecDeque::new(),
                 cpu: None,
+                nics_wanted: None,
             },
         );
         inner.spawn(build(Arc::clone(inner), spec, generation, work));
@@ -1289,6 +1470,27 @@ impl ComputeBackend for QemuBackend {
 
     fn sample_interval(&self) -> Duration {
         self.inner.cfg.sample_interval
+    }
+
+    async fn set_nics(&self, id: i64, nics: Vec<NicSpec>) -> Result<(), BackendError> {
+        let work = {
+            let mut st = self.inner.lock();
+            let vm = st.vms.get_mut(&id).ok_or(BackendError::NotFound(id))?;
+            if vm.op.is_some_and(|op| op.task == Task::Destroy) {
+                return Err(BackendError::Busy {
+                    id,
+                    task: Task::Destroy,
+                });
+            }
+            vm.nics_wanted = Some(nics.into_iter().map(|n| n.mac).collect());
+            Arc::clone(&vm.work)
+        };
+        let me = Arc::clone(&self.inner);
+        self.inner.spawn(async move {
+            let _work = work.lock().await;
+            me.apply_nics(id).await;
+        });
+        Ok(())
     }
 
     fn vnc_socket(&self, id: i64) -> Option<PathBuf> {

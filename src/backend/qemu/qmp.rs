@@ -3,7 +3,7 @@
 //!
 //! Hand-written rather than the `qapi` crate: that crate binds the whole QMP schema of the
 //! QEMU release it was generated from (thousands of generated types for a driver that needs
-//! six commands and five events), and a typed event it does not know fails to parse; here
+//! a dozen commands and six events), and a typed event it does not know fails to parse; here
 //! every event QEMU sends is read, the ones the driver acts on are typed, the rest are kept
 //! by name. The protocol part is small: a greeting, `qmp_capabilities`, then commands whose
 //! answers come back in order, interleaved with events.
@@ -45,6 +45,30 @@ pub enum Command {
     QueryBlockstats,
     #[serde(rename = "screendump")]
     Screendump { filename: String, format: String },
+    /// A hub port netdev (the kind `-netdev hubport` makes at boot).
+    #[serde(rename = "netdev_add")]
+    NetdevAdd {
+        #[serde(rename = "type")]
+        kind: String,
+        id: String,
+        hubid: u32,
+    },
+    #[serde(rename = "netdev_del")]
+    NetdevDel { id: String },
+    /// A NIC on `netdev`; `romfile: ""` as at boot (no iPXE).
+    #[serde(rename = "device_add")]
+    DeviceAdd {
+        driver: String,
+        id: String,
+        netdev: String,
+        mac: String,
+        romfile: String,
+    },
+    /// Asks the guest to release a device; `DEVICE_DELETED` says it is gone.
+    #[serde(rename = "device_del")]
+    DeviceDel { id: String },
+    #[serde(rename = "qom-get")]
+    QomGet { path: String, property: String },
 }
 
 /// An event the driver acts on; any other is kept by name.
@@ -63,6 +87,10 @@ pub enum Event {
     },
     Stop,
     Resume,
+    /// A device is gone (after `device_del`, once the guest released it): its id.
+    DeviceDeleted {
+        device: Option<String>,
+    },
     Other(String),
 }
 
@@ -94,6 +122,13 @@ impl Event {
             "RESET" => Event::Reset { guest },
             "STOP" => Event::Stop,
             "RESUME" => Event::Resume,
+            "DEVICE_DELETED" => Event::DeviceDeleted {
+                device: raw
+                    .data
+                    .get("device")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            },
             _ => Event::Other(raw.event),
         }
     }
@@ -281,6 +316,29 @@ mod tests {
             }),
             json!({"execute": "screendump", "arguments": {"filename": "/tmp/x.png", "format": "png"}})
         );
+        assert_eq!(
+            s(Command::NetdevAdd {
+                kind: "hubport".into(),
+                id: "net1".into(),
+                hubid: 7
+            }),
+            json!({"execute": "netdev_add", "arguments": {"type": "hubport", "id": "net1", "hubid": 7}})
+        );
+        assert_eq!(
+            s(Command::DeviceAdd {
+                driver: "virtio-net-pci".into(),
+                id: "nic1".into(),
+                netdev: "net1".into(),
+                mac: "aa:00:00:00:00:01".into(),
+                romfile: String::new()
+            }),
+            json!({"execute": "device_add", "arguments": {"driver": "virtio-net-pci", "id": "nic1",
+                "netdev": "net1", "mac": "aa:00:00:00:00:01", "romfile": ""}})
+        );
+        assert_eq!(
+            s(Command::DeviceDel { id: "nic1".into() }),
+            json!({"execute": "device_del", "arguments": {"id": "nic1"}})
+        );
     }
 
     #[test]
@@ -308,6 +366,14 @@ mod tests {
         assert_eq!(
             parse_line(r#"{"event": "POWERDOWN"}"#),
             Ok(Line::Event(Event::Powerdown))
+        );
+        assert_eq!(
+            parse_line(
+                r#"{"event": "DEVICE_DELETED", "data": {"device": "nic1", "path": "/machine/peripheral/nic1"}}"#
+            ),
+            Ok(Line::Event(Event::DeviceDeleted {
+                device: Some("nic1".into())
+            }))
         );
         assert_eq!(
             parse_line(r#"{"event": "VNC_CONNECTED", "data": {}}"#),
