@@ -796,13 +796,24 @@ fn nics_connected_and_disconnected_are_hot_plugged_and_kept() {
     assert!(args.contains(&format!("mac={mac_c}")), "{args}");
     assert!(!args.contains(&format!("mac={mac_a}")), "{args}");
 
-    let r = api.send(
-        reqwest::Method::DELETE,
-        &format!("/compute/v2.0/servers/{id}"),
-        json!({}),
-    );
-    assert_eq!(r.status(), 204);
-    wait_gone(pid, Duration::from_secs(30));
+    // A NIC connected while the server builds reaches it once the build is done (the
+    // build's spec was made before the connect).
+    let id2 = create(&api, &image, &flavor, "plug2");
+    action(&nets[1], json!({"add": {"serverRef": id2}}));
+    let (_, mac_d) = nic_on(&api, id2, &nets[1]).expect("a NIC on lan-b");
+    wait_status(&api, id2, "ACTIVE");
+    wait_diag(&api, id2, &format!("NIC {mac_d} plugged."));
+    let pid2 = Vm::new(&g, id2).pid().expect("a pid file");
+
+    for (server, pid) in [(id, pid), (id2, pid2)] {
+        let r = api.send(
+            reqwest::Method::DELETE,
+            &format!("/compute/v2.0/servers/{server}"),
+            json!({}),
+        );
+        assert_eq!(r.status(), 204);
+        wait_gone(pid, Duration::from_secs(30));
+    }
     let (status, _) = g.stop();
     assert!(status.success());
 }

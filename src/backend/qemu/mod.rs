@@ -1052,9 +1052,8 @@ async fn build(
     inner: Arc<Inner>,
     spec: ServerSpec,
     generation: u64,
-    work: Arc<tokio::sync::Mutex<()>>,
+    _work: tokio::sync::OwnedMutexGuard<()>,
 ) {
-    let _work = work.lock().await;
     let id = spec.id;
     let fail = |message: String| {
         move |vm: &mut Vm| {
@@ -1208,6 +1207,11 @@ impl ComputeBackend for QemuBackend {
         st.generation += 1;
         let generation = st.generation;
         let work: Arc<tokio::sync::Mutex<()>> = Arc::default();
+        // Taken here rather than in the task: a `set_nics` that comes right after the create
+        // must find the build holding it, and so wait for the build's `vm.json`.
+        let held = Arc::clone(&work)
+            .try_lock_owned()
+            .map_err(|e| BackendError::Unavailable(format!("server {}: {e}", spec.id)))?;
         st.vms.insert(
             spec.id,
             Vm {
@@ -1224,7 +1228,7 @@ impl ComputeBackend for QemuBackend {
                 nics_wanted: None,
             },
         );
-        inner.spawn(build(Arc::clone(inner), spec, generation, work));
+        inner.spawn(build(Arc::clone(inner), spec, generation, held));
         Ok(())
     }
 
