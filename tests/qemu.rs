@@ -803,7 +803,40 @@ fn nics_connected_and_disconnected_are_hot_plugged_and_kept() {
     let (_, mac_d) = nic_on(&api, id2, &nets[1]).expect("a NIC on lan-b");
     wait_status(&api, id2, "ACTIVE");
     wait_diag(&api, id2, &format!("NIC {mac_d} plugged."));
-    let pid2 = Vm::new(&g, id2).pid().expect("a pid file");
+    let vm2 = Vm::new(&g, id2);
+    let pid2 = vm2.pid().expect("a pid file");
+
+    // A floating IP attached through a port (kamaki's `ip attach`) is a NIC plugged in
+    // too, and its detach (DELETE /ports) unplugs it.
+    vm2.wait_serial(BANNER, 1);
+    let r = api.send(
+        reqwest::Method::POST,
+        "/network/v2.0/floatingips",
+        json!({"floatingip": {"floating_network_id": "public"}}),
+    );
+    assert_eq!(r.status(), 200);
+    let fip = r.json::<Value>().unwrap()["floatingip"]["floating_ip_address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = api.send(
+        reqwest::Method::POST,
+        "/network/v2.0/ports",
+        json!({"port": {"network_id": "public", "device_id": id2.to_string(),
+            "fixed_ips": [{"ip_address": fip}]}}),
+    );
+    assert_eq!(r.status(), 201);
+    let port = r.json::<Value>().unwrap()["port"].clone();
+    let mac_f = port["mac_address"].as_str().unwrap().to_owned();
+    wait_diag(&api, id2, &format!("NIC {mac_f} plugged."));
+    let r = api.send(
+        reqwest::Method::DELETE,
+        &format!("/network/v2.0/ports/{}", port["id"].as_str().unwrap()),
+        json!({}),
+    );
+    assert_eq!(r.status(), 204);
+    wait_diag(&api, id2, &format!("NIC {mac_f} unplugged."));
+    assert_eq!(vm2.pid(), Some(pid2));
 
     for (server, pid) in [(id, pid), (id2, pid2)] {
         let r = api.send(
