@@ -38,6 +38,7 @@
 pub mod cmdline;
 pub mod configdrive;
 pub mod qmp;
+pub mod switch;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;

@@ -1,0 +1,386 @@
+//! The QEMU backend's layer-2 switch: one port per NIC, a unix datagram socket whose peer is
+//! the NIC's `-netdev dgram` socket in QEMU. A frame a guest sends reaches the ports of its
+//! own network only; it never crosses to another network, and a frame whose source MAC is
+//! not the NIC's own is dropped (Cyclades' MAC_FILTERED idea: a guest cannot spoof).
+//!
+//! Learning: since every port's frames carry its NIC's MAC and no other, the port of a MAC
+//! is known from the port list itself. A unicast frame goes to the port of its destination
+//! MAC when that port is on the sender's network, and is flooded over the network otherwise
+//! (unknown unicast), as are broadcast and multicast frames.
+//!
+//! Bounded: the switch keeps no queue. Each port has one receive buffer; a peer whose socket
+//! is full loses the frame (`try_send_to`), so a guest that stops reading never stalls the
+//! others. Per-port byte counters (atomics) say what each NIC received and sent; the sampler
+//! takes them per interval ([`Switch::take_counters`]).
+//!
+//! Hand-written: no maintained crate does a userspace switch between unix datagram sockets.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use tokio::net::UnixDatagram;
+use tokio::task::JoinHandle;
+
+/// A MAC address, as it is in a frame.
+pub type Mac = [u8; 6];
+
+/// The largest frame taken from a guest: QEMU's dgram netdev sends one Ethernet frame per
+/// datagram, well under 64 KiB; a longer datagram is cut and then dropped as malformed.
+const MAX_FRAME: usize = 65536;
+/// Destination + source MAC + EtherType.
+const HEADER: usize = 14;
+
+/// `aa:bb:cc:dd:ee:ff` (either case), or `None`.
+pub fn parse_mac(s: &str) -> Option<Mac> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in out.iter_mut() {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(out)
+}
+
+/// One NIC's byte counters, from the guest's side: what it received, what it sent.
+#[derive(Debug, Default)]
+struct Counters {
+    to_guest: AtomicU64,
+    from_guest: AtomicU64,
+}
+
+struct Port {
+    network: String,
+    sock: Arc<UnixDatagram>,
+    /// The NIC's socket in QEMU, where frames for the guest go.
+    peer: PathBuf,
+    /// The gateway's socket file, removed with the port.
+    local: PathBuf,
+    counters: Counters,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.local);
+    }
+}
+
+#[derive(Default)]
+struct State {
+    ports: HashMap<Mac, Port>,
+}
+
+/// The switch of one gateway; clones share it.
+#[derive(Clone, Default)]
+pub struct Switch {
+    state: Arc<Mutex<State>>,
+}
+
+/// The state stays usable when a holder panicked: it is a map of ports, valid at every step.
+fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Switch {
+    pub fn new() -> Switch {
+        Switch::default()
+    }
+
+    /// Plugs the NIC `mac` into `network`: the gateway's socket is bound at `local` (a stale
+    /// file there is replaced: after a gateway restart QEMU still sends to that path) and
+    /// frames for the guest go to `peer`. A port the MAC already had is replaced.
+    /// Must be called inside the tokio runtime.
+    pub fn plug(&self, network: &str, mac: Mac, local: &Path, peer: &Path) -> io::Result<()> {
+        let mut st = lock(&self.state);
+        // Dropped first: the old port removes its socket file, which must not be the new one.
+        drop(st.ports.remove(&mac));
+        match std::fs::remove_file(local) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let sock = Arc::new(UnixDatagram::bind(local)?);
+        let task = tokio::spawn(run_port(Arc::downgrade(&self.state), mac, sock.clone()));
+        st.ports.insert(
+            mac,
+            Port {
+                network: network.to_string(),
+                sock,
+                peer: peer.to_path_buf(),
+                local: local.to_path_buf(),
+                counters: Counters::default(),
+                task,
+            },
+        );
+        Ok(())
+    }
+
+    /// Unplugs the NIC's port, if it has one.
+    pub fn unplug(&self, mac: &Mac) {
+        let old = lock(&self.state).ports.remove(mac);
+        drop(old);
+    }
+
+    /// Whether the NIC has a port.
+    pub fn has_port(&self, mac: &Mac) -> bool {
+        lock(&self.state).ports.contains_key(mac)
+    }
+
+    /// The bytes the NIC received and sent since the last call (then zero), or `None` for a
+    /// NIC without a port.
+    pub fn take_counters(&self, mac: &Mac) -> Option<(u64, u64)> {
+        let st = lock(&self.state);
+        let c = &st.ports.get(mac)?.counters;
+        Some((
+            c.to_guest.swap(0, Ordering::Relaxed),
+            c.from_guest.swap(0, Ordering::Relaxed),
+        ))
+    }
+}
+
+/// Receives the guest's frames until the port is unplugged (the task is aborted) or the
+/// switch is gone.
+async fn run_port(state: Weak<Mutex<State>>, mac: Mac, sock: Arc<UnixDatagram>) {
+    let mut buf = vec![0u8; MAX_FRAME];
+    loop {
+        let n = match sock.recv(&mut buf).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("switch port {}: receive failed: {e}", hex::encode(mac));
+                return;
+            }
+        };
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        forward(&state, mac, &buf[..n]);
+    }
+}
+
+/// Delivers one frame the guest of port `from` sent.
+fn forward(state: &Mutex<State>, from: Mac, frame: &[u8]) {
+    let st = lock(state);
+    let Some(src) = st.ports.get(&from) else {
+        return;
+    };
+    if frame.len() < HEADER || frame.len() >= MAX_FRAME || frame[6..12] != from {
+        return;
+    }
+    let len = frame.len() as u64;
+    src.counters.from_guest.fetch_add(len, Ordering::Relaxed);
+    let deliver = |p: &Port| {
+        // A full peer loses the frame (the guest's stack retransmits what matters).
+        if p.sock.try_send_to(frame, &p.peer).is_ok() {
+            p.counters.to_guest.fetch_add(len, Ordering::Relaxed);
+        }
+    };
+    let mut dst: Mac = [0; 6];
+    dst.copy_from_slice(&frame[..6]);
+    let unicast = dst[0] & 1 == 0;
+    if unicast {
+        if dst == from {
+            return;
+        }
+        if let Some(p) = st.ports.get(&dst)
+            && p.network == src.network
+        {
+            deliver(p);
+            return;
+        }
+    }
+    for (mac, p) in &st.ports {
+        if *mac != from && p.network == src.network {
+            deliver(p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const NET_A: &str = "net-a";
+    const NET_B: &str = "net-b";
+
+    fn mac(last: u8) -> Mac {
+        [0xaa, 0, 0, 0, 0, last]
+    }
+
+    fn frame(dst: Mac, src: Mac, payload: &[u8]) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&[0x88, 0xb5]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// A guest: its socket, and the gateway's path it sends to.
+    struct Guest {
+        sock: UnixDatagram,
+        gw: PathBuf,
+    }
+
+    impl Guest {
+        async fn send(&self, f: &[u8]) {
+            self.sock.send_to(f, &self.gw).await.unwrap();
+        }
+
+        /// The next frame, or `None` after a short wait.
+        async fn recv(&self) -> Option<Vec<u8>> {
+            let mut buf = vec![0u8; MAX_FRAME];
+            match tokio::time::timeout(Duration::from_millis(300), self.sock.recv(&mut buf)).await {
+                Ok(Ok(n)) => Some(buf[..n].to_vec()),
+                _ => None,
+            }
+        }
+    }
+
+    fn guest(sw: &Switch, dir: &Path, network: &str, m: Mac) -> Guest {
+        let vm = dir.join(format!("vm-{}", m[5]));
+        let gw = dir.join(format!("gw-{}", m[5]));
+        let sock = UnixDatagram::bind(&vm).unwrap();
+        sw.plug(network, m, &gw, &vm).unwrap();
+        Guest { sock, gw }
+    }
+
+    #[test]
+    fn macs_parse() {
+        assert_eq!(
+            parse_mac("AA:00:00:12:34:5f"),
+            Some([0xaa, 0, 0, 0x12, 0x34, 0x5f])
+        );
+        assert_eq!(parse_mac("aa:00:00:12:34"), None);
+        assert_eq!(parse_mac("aa:00:00:12:34:56:78"), None);
+        assert_eq!(parse_mac("aa:00:00:12:34:5g"), None);
+        assert_eq!(parse_mac("aa:000:0:12:34:56"), None);
+    }
+
+    #[tokio::test]
+    async fn broadcast_floods_its_network_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let sw = Switch::new();
+        let a = guest(&sw, dir.path(), NET_A, mac(1));
+        let b = guest(&sw, dir.path(), NET_A, mac(2));
+        let c = guest(&sw, dir.path(), NET_A, mac(3));
+        let other = guest(&sw, dir.path(), NET_B, mac(4));
+        let f = frame([0xff; 6], mac(1), b"hello");
+        a.send(&f).await;
+        assert_eq!(b.recv().await.as_deref(), Some(&f[..]));
+        assert_eq!(c.recv().await.as_deref(), Some(&f[..]));
+        assert_eq!(other.recv().await, None, "a frame crossed networks");
+        assert_eq!(a.recv().await, None, "a frame came back to its sender");
+    }
+
+    #[tokio::test]
+    async fn unicast_goes_to_its_port_only_and_unknown_is_flooded() {
+        let dir = tempfile::tempdir().unwrap();
+        let sw = Switch::new();
+        let a = guest(&sw, dir.path(), NET_A, mac(1));
+        let b = guest(&sw, dir.path(), NET_A, mac(2));
+        let c = guest(&sw, dir.path(), NET_A, mac(3));
+        let other = guest(&sw, dir.path(), NET_B, mac(4));
+        let to_b = frame(mac(2), mac(1), b"to b");
+        a.send(&to_b).await;
+        assert_eq!(b.recv().await.as_deref(), Some(&to_b[..]));
+        assert_eq!(c.recv().await, None, "a unicast frame was flooded");
+        // The port of mac(4) is on another network: to net-a it is unknown.
+        let to_other = frame(mac(4), mac(1), b"to 4");
+        a.send(&to_other).await;
+        assert_eq!(other.recv().await, None, "a unicast frame crossed networks");
+        assert_eq!(b.recv().await.as_deref(), Some(&to_other[..]));
+        assert_eq!(c.recv().await.as_deref(), Some(&to_other[..]));
+    }
+
+    #[tokio::test]
+    async fn spoofed_and_short_frames_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let sw = Switch::new();
+        let a = guest(&sw, dir.path(), NET_A, mac(1));
+        let b = guest(&sw, dir.path(), NET_A, mac(2));
+        a.send(&frame([0xff; 6], mac(9), b"spoof")).await;
+        a.send(&[0xff; 10]).await;
+        assert_eq!(
+            b.recv().await,
+            None,
+            "a spoofed or short frame was forwarded"
+        );
+        assert_eq!(sw.take_counters(&mac(1)), Some((0, 0)));
+        assert_eq!(sw.take_counters(&mac(2)), Some((0, 0)));
+    }
+
+    #[tokio::test]
+    async fn counters_are_per_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let sw = Switch::new();
+        let a = guest(&sw, dir.path(), NET_A, mac(1));
+        let b = guest(&sw, dir.path(), NET_A, mac(2));
+        let f = frame(mac(2), mac(1), &[7; 100]);
+        a.send(&f).await;
+        assert!(b.recv().await.is_some());
+        let n = f.len() as u64;
+        assert_eq!(sw.take_counters(&mac(1)), Some((0, n)));
+        assert_eq!(sw.take_counters(&mac(2)), Some((n, 0)));
+        assert_eq!(
+            sw.take_counters(&mac(1)),
+            Some((0, 0)),
+            "not reset by the take"
+        );
+        assert_eq!(sw.take_counters(&mac(3)), None);
+    }
+
+    #[tokio::test]
+    async fn a_full_peer_does_not_stall_the_switch() {
+        let dir = tempfile::tempdir().unwrap();
+        let sw = Switch::new();
+        let a = guest(&sw, dir.path(), NET_A, mac(1));
+        let b = guest(&sw, dir.path(), NET_A, mac(2));
+        // Never reads: its socket fills up.
+        let _stuck = guest(&sw, dir.path(), NET_A, mac(3));
+        let f = frame([0xff; 6], mac(1), &[1; 1400]);
+        let rounds = 2000u64;
+        let mut got = 0;
+        for _ in 0..rounds {
+            a.send(&f).await;
+            if b.recv().await.is_some() {
+                got += 1;
+            }
+        }
+        assert_eq!(got, rounds, "the reading peer lost frames to the stuck one");
+        let (rx, _) = sw.take_counters(&mac(3)).unwrap();
+        assert!(
+            rx < rounds * f.len() as u64,
+            "the stuck peer never filled up"
+        );
+    }
+
+    #[tokio::test]
+    async fn replug_at_the_same_path_and_unplug() {
+        let dir = tempfile::tempdir().unwrap();
+        let sw = Switch::new();
+        let a = guest(&sw, dir.path(), NET_A, mac(1));
+        let b = guest(&sw, dir.path(), NET_A, mac(2));
+        // A restarted gateway binds the same path again; the guest's socket is unchanged.
+        sw.plug(NET_A, mac(2), &b.gw, &dir.path().join("vm-2"))
+            .unwrap();
+        let f = frame([0xff; 6], mac(1), b"again");
+        a.send(&f).await;
+        assert_eq!(b.recv().await.as_deref(), Some(&f[..]));
+        sw.unplug(&mac(2));
+        assert!(!sw.has_port(&mac(2)));
+        assert!(!b.gw.exists(), "the unplugged port left its socket file");
+        a.send(&f).await;
+        assert_eq!(b.recv().await, None);
+    }
+}
