@@ -96,6 +96,9 @@ impl fmt::Debug for ServerSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NicSpec {
     pub mac: String,
+    /// The network the NIC is on: a backend that switches frames itself (QEMU's
+    /// [`qemu::switch`]) keeps each network's NICs together by it.
+    pub network_id: String,
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
 }

@@ -63,6 +63,7 @@ pub async fn activate_pending(
 pub fn nic_spec(n: &Nic) -> NicSpec {
     NicSpec {
         mac: n.mac.clone(),
+        network_id: n.network_id.clone(),
         ipv4: n.ipv4.as_deref().and_then(|a| a.parse().ok()),
         ipv6: n.ipv6.as_deref().and_then(|a| a.parse().ok()),
     }
