@@ -231,9 +231,11 @@ fn vncdotool_sees_a_qemu_server_once_with_its_one_time_password() {
 
 #[test]
 fn expired_consoles_are_refused_and_give_their_slots_back() {
+    // The window must outlast a vncdo start on a loaded CI machine (a 1 s window made the
+    // last capture below fail there) and still expire within the test.
     let q = Qemu::start_with(
         Options::default()
-            .env("CYCLADES_CONSOLE_TICKET_SECS", "1")
+            .env("CYCLADES_CONSOLE_TICKET_SECS", "5")
             .env("CYCLADES_CONSOLE_MAX_OPEN", "2"),
     );
     let c = q.console("vnc");
@@ -249,7 +251,7 @@ fn expired_consoles_are_refused_and_give_their_slots_back() {
             .contains("2 consoles open or pending"),
         "{v}"
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(5500));
     let expired = vncdo_capture(
         port_of(&c),
         c["password"].as_str().unwrap(),
