@@ -675,6 +675,26 @@ fn wait_diag(api: &Api, id: i64, message: &str) -> Value {
     }
 }
 
+/// A new private network, once it is ACTIVE.
+fn network(api: &Api, name: &str) -> String {
+    let r = api.send(
+        reqwest::Method::POST,
+        "/compute/v2.0/networks",
+        json!({"network": {"name": name, "type": "CUSTOM"}}),
+    );
+    assert_eq!(r.status(), 202);
+    let net = r.json::<Value>().unwrap()["network"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api.json(&format!("/compute/v2.0/networks/{net}"))["network"]["status"] != "ACTIVE" {
+        assert!(Instant::now() < deadline, "network {net} never ACTIVE");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    net
+}
+
 /// The attachment (NIC) of server `id` on network `net`.
 fn nic_on(api: &Api, id: i64, net: &str) -> Option<(String, String)> {
     let v = api.json(&format!("/compute/v2.0/servers/{id}"));
@@ -717,25 +737,7 @@ fn nics_connected_and_disconnected_are_hot_plugged_and_kept() {
     vm.wait_serial(BANNER, 1);
     let pid = vm.pid().expect("a pid file");
 
-    let mut nets = Vec::new();
-    for name in ["lan-a", "lan-b"] {
-        let r = api.send(
-            reqwest::Method::POST,
-            "/compute/v2.0/networks",
-            json!({"network": {"name": name, "type": "CUSTOM"}}),
-        );
-        assert_eq!(r.status(), 202);
-        let net = r.json::<Value>().unwrap()["network"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while api.json(&format!("/compute/v2.0/networks/{net}"))["network"]["status"] != "ACTIVE" {
-            assert!(Instant::now() < deadline, "network {net} never ACTIVE");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        nets.push(net);
-    }
+    let nets = ["lan-a", "lan-b"].map(|name| network(&api, name));
     let action = |net: &str, body: Value| {
         let r = api.send(
             reqwest::Method::POST,
@@ -853,6 +855,193 @@ fn nics_connected_and_disconnected_are_hot_plugged_and_kept() {
         assert_eq!(r.status(), 204);
         wait_gone(pid, Duration::from_secs(30));
     }
+    let (status, _) = g.stop();
+    assert!(status.success());
+}
+
+/// The IPv6 link-local address a NIC with this MAC takes (EUI-64), as ping6 prints it.
+fn link_local(mac: &str) -> String {
+    let b: Vec<u16> = mac
+        .split(':')
+        .map(|x| u16::from_str_radix(x, 16).unwrap())
+        .collect();
+    std::net::Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        ((b[0] ^ 2) << 8) | b[1],
+        (b[2] << 8) | 0xff,
+        0xfe00 | b[3],
+        (b[4] << 8) | b[5],
+    )
+    .to_string()
+}
+
+/// The addresses whose echo replies the guest's ping6 on NIC `mac` printed.
+fn repliers(vm: &Vm, mac: &str) -> Vec<String> {
+    repliers_since(vm, mac, 0)
+}
+
+/// Likewise, in what the serial console got after its first `from` bytes.
+fn repliers_since(vm: &Vm, mac: &str, from: usize) -> Vec<String> {
+    let prefix = format!("ping6 {}: ", mac.to_ascii_lowercase());
+    let serial = vm.serial();
+    let mut out: Vec<String> = serial
+        .get(from..)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(&prefix))
+        .filter_map(|l| l.split_once(" bytes from ").map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split_once(": ").map(|(addr, _)| addr.to_owned()))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The received and sent rates the server's `net-bar` graph shows, in its unit.
+fn net_rates(api: &Api, id: i64) -> (f64, f64) {
+    let stats = api.json(&format!("/compute/v2.0/servers/{id}/stats"));
+    let url = stats["stats"]["netBar"].as_str().unwrap();
+    let svg = reqwest::blocking::get(url).unwrap().text().unwrap();
+    let mut reader = quick_xml::Reader::from_str(&svg);
+    let mut values = Vec::new();
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Text(t)) => {
+                let t = t.unescape().unwrap().trim().to_owned();
+                // A bar's value: "12.5 KiB/s" (the axis says "rate (KiB/s)").
+                if let Some((n, unit)) = t.split_once(' ')
+                    && unit.ends_with("B/s")
+                    && let Ok(v) = n.parse::<f64>()
+                {
+                    values.push(v);
+                }
+            }
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("malformed SVG ({e}): {svg}"),
+        }
+    }
+    assert_eq!(values.len(), 2, "received and sent in {svg}");
+    (values[0], values[1])
+}
+
+#[test]
+fn guests_on_one_network_reach_each_other_and_no_other_network() {
+    script(&["tests/clients/qemu_setup.sh"], &[]);
+    script(&["guest/build.sh", "build"], &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let _reaper = Reaper(dir.to_path_buf());
+    let g = Gateway::start_in(dir, qemu_options()).unwrap();
+    let token = g.admin_token();
+    let flavor = common::cli_last_line(
+        dir,
+        &[
+            "flavor", "create", "--name", "tiny", "--vcpus", "1", "--ram", "128", "--disk", "1",
+        ],
+    );
+    let image = register_guest(&g, &token, "pinger", "guest.ping6");
+    let api = Api {
+        g: &g,
+        token: token.clone(),
+    };
+    let [lan_a, lan_b] = ["lan-a", "lan-b"].map(|name| network(&api, name));
+    // a and b on lan-a, c on lan-b; every server also has its NIC on the public network.
+    let ids = [("a", &lan_a), ("b", &lan_a), ("c", &lan_b)].map(|(name, net)| {
+        let r = api.send(
+            reqwest::Method::POST,
+            "/compute/v2.0/servers",
+            json!({"server": {"name": name, "imageRef": image, "flavorRef": flavor,
+                "networks": [{"uuid": net}]}}),
+        );
+        assert_eq!(r.status(), 202);
+        r.json::<Value>().unwrap()["server"]["id"].as_i64().unwrap()
+    });
+    for id in ids {
+        wait_status(&api, id, "ACTIVE");
+    }
+    let [a, b, c] = ids.map(|id| Vm::new(&g, id));
+    let [(_, mac_a), (_, mac_b), (_, mac_c)] =
+        [(ids[0], &lan_a), (ids[1], &lan_a), (ids[2], &lan_b)]
+            .map(|(id, net)| nic_on(&api, id, net).expect("a NIC on its private network"));
+    let [pub_a, pub_c] =
+        [ids[0], ids[2]].map(|id| nic_on(&api, id, "public").expect("a public NIC").1);
+    let deadline = Instant::now() + BOOT_LIMIT;
+    let t0 = Instant::now();
+    // a and b answer each other's echo requests on lan-a; a and c on the public network.
+    let heard = |vm: &Vm, mac: &str, other: &str| repliers(vm, mac).contains(&link_local(other));
+    while !(heard(&a, &mac_a, &mac_b) && heard(&b, &mac_b, &mac_a) && heard(&a, &pub_a, &pub_c)) {
+        assert!(
+            Instant::now() < deadline,
+            "the guests never heard each other; a:\n{}\nb:\n{}",
+            a.serial(),
+            b.serial()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!(
+        "network: lan-a's guests heard each other after {:?}",
+        t0.elapsed()
+    );
+    // c pings on lan-b too, and hears the others on the public network, but nobody on
+    // lan-b: no frame crosses from lan-a.
+    let pinging = format!("ping6 {}: PING ff02::1", mac_c.to_ascii_lowercase());
+    while !(c.serial().contains(&pinging) && heard(&c, &pub_c, &pub_a)) {
+        assert!(
+            Instant::now() < deadline,
+            "c's ping6 never ran or never heard a; c:\n{}",
+            c.serial()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A few more rounds for a frame to leak, if it would.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(repliers(&c, &mac_c), Vec::<String>::new(), "{}", c.serial());
+    for (vm, mac) in [(&a, &mac_a), (&b, &mac_b)] {
+        let heard = repliers(vm, mac);
+        assert!(!heard.contains(&link_local(&mac_c)), "{heard:?}");
+        assert!(!heard.contains(&link_local(&pub_c)), "{heard:?}");
+    }
+
+    // The traffic is in the server's network samples (bars of the last second).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (rx, tx) = net_rates(&api, ids[0]);
+        if rx > 0.0 && tx > 0.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no network traffic in a's stats");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // A gateway killed with SIGKILL drops the switch; its successor makes the ports again
+    // at the paths QEMU sends to, and lan-a carries a's and b's frames again.
+    let killed = Command::new("kill")
+        .args(["-KILL", &g.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    drop(g);
+    std::thread::sleep(Duration::from_millis(300));
+    let from = a.serial().len();
+    let g = Gateway::start_in(dir, qemu_options()).unwrap();
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(60);
+    while !repliers_since(&a, &mac_a, from).contains(&link_local(&mac_b)) {
+        assert!(
+            Instant::now() < deadline,
+            "after the restart a never heard b again; a:\n{}",
+            a.serial()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!(
+        "network: lan-a carried frames again {:?} after the restart",
+        t0.elapsed()
+    );
     let (status, _) = g.stop();
     assert!(status.success());
 }

@@ -1,6 +1,7 @@
 //! What a server's QEMU is started with, and where its files are: pure, so that the
 //! argument list is unit-tested without QEMU.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,10 @@ pub struct VmFile {
     pub vcpus: u32,
     pub ram_mib: u64,
     pub macs: Vec<String>,
+    /// The network of each NIC, by MAC (lower case): the switch port the NIC gets. Absent
+    /// from the files of earlier versions, whose NICs then reach nothing.
+    #[serde(default)]
+    pub networks: BTreeMap<String, String>,
     /// `-kernel`/`-initrd`/`-append`, from the image's `kernel_id`/`ramdisk_id`/
     /// `os_command_line`; without a kernel the disk boots through the BIOS.
     pub kernel: Option<PathBuf>,
@@ -60,6 +65,15 @@ impl VmPaths {
     pub fn pid(&self) -> PathBuf {
         self.dir.join("qemu.pid")
     }
+    /// The NIC's socket in QEMU (`-netdev dgram`'s `local`): where the switch sends the
+    /// guest's frames.
+    pub fn nic_vm(&self, ids: &NicIds) -> PathBuf {
+        self.dir.join(format!("{}.vm", ids.netdev))
+    }
+    /// The switch's socket for the NIC (`remote`): where QEMU sends the guest's frames.
+    pub fn nic_gw(&self, ids: &NicIds) -> PathBuf {
+        self.dir.join(format!("{}.gw", ids.netdev))
+    }
 }
 
 /// The kernel command line when an image with a kernel gives none: both consoles, so that
@@ -70,8 +84,9 @@ pub const DEFAULT_CMDLINE: &str = "console=tty0 console=ttyS0 no_timer_check";
 /// Every NIC's device model: a PCI device, which the `pc` (i440fx) machine's ACPI PCI
 /// hot-plug takes and gives back while the guest runs.
 pub const NIC_MODEL: &str = "virtio-net-pci";
-/// Every NIC's netdev kind (see [`args`]).
-pub const NETDEV_KIND: &str = "hubport";
+/// Every NIC's netdev kind: a unix datagram socket pair with the gateway's switch
+/// ([`super::switch`]), one Ethernet frame per datagram.
+pub const NETDEV_KIND: &str = "dgram";
 
 /// The QEMU names of one NIC, derived from its MAC address alone: the same at boot and
 /// when plugged in later, and stable across the NIC list's changes (an index would shift).
@@ -79,10 +94,6 @@ pub const NETDEV_KIND: &str = "hubport";
 pub struct NicIds {
     pub netdev: String,
     pub device: String,
-    /// The NIC's own hub: the low 31 bits of the MAC (QEMU's hub ids are int32). The
-    /// gateway's MACs share a prefix and differ in their last bytes, so a server's NICs
-    /// each get a hub of their own.
-    pub hub: u32,
 }
 
 impl NicIds {
@@ -92,12 +103,9 @@ impl NicIds {
             .filter(char::is_ascii_hexdigit)
             .map(|c| c.to_ascii_lowercase())
             .collect();
-        let low = hex.get(hex.len().saturating_sub(8)..).unwrap_or("");
-        let hub = u32::from_str_radix(low, 16).unwrap_or(0) & 0x7fff_ffff;
         NicIds {
             netdev: format!("net-{hex}"),
             device: format!("nic-{hex}"),
-            hub,
         }
     }
 }
@@ -165,15 +173,18 @@ pub fn args(vm: &VmFile, paths: &VmPaths, kvm: bool) -> Vec<OsString> {
         ));
     }
     for mac in &vm.macs {
-        // A hub port of this process only: the NIC exists with the server's MAC address but
-        // reaches no host network. `romfile=` keeps iPXE out of the boot. The ids come from
-        // the MAC, so that a NIC plugged in later (over QMP, see [`NicIds`]) is named alike
-        // and can be unplugged whichever way it came.
+        // A datagram socket pair with the gateway's switch, which carries the frames to
+        // the other NICs of the network and nowhere else (no host network). `romfile=`
+        // keeps iPXE out of the boot. The ids come from the MAC, so that a NIC plugged in
+        // later (over QMP, see [`NicIds`]) is named alike and can be unplugged whichever
+        // way it came.
         let ids = NicIds::of(mac);
         push("-netdev");
         push(&format!(
-            "{NETDEV_KIND},id={},hubid={}",
-            ids.netdev, ids.hub
+            "{NETDEV_KIND},id={},local.type=unix,local.path={},remote.type=unix,remote.path={}",
+            ids.netdev,
+            paths.nic_vm(&ids).display(),
+            paths.nic_gw(&ids).display()
         ));
         push("-device");
         push(&format!(
@@ -211,6 +222,7 @@ mod tests {
             vcpus: 2,
             ram_mib: 256,
             macs: vec!["aa:00:00:12:34:56".into(), "aa:00:00:12:34:57".into()],
+            networks: BTreeMap::new(),
             kernel: Some("/img/k".into()),
             initrd: Some("/img/r".into()),
             cmdline: None,
@@ -240,7 +252,9 @@ mod tests {
         assert!(s.contains("mac=aa:00:00:12:34:56"), "{s}");
         assert!(
             s.contains(
-                "-netdev hubport,id=net-aa0000123457,hubid=1193047 \
+                "-netdev dgram,id=net-aa0000123457,\
+                 local.type=unix,local.path=/d/7/net-aa0000123457.vm,\
+                 remote.type=unix,remote.path=/d/7/net-aa0000123457.gw \
                  -device virtio-net-pci,netdev=net-aa0000123457,id=nic-aa0000123457,mac=aa:00:00:12:34:57,romfile="
             ),
             "{s}"
@@ -270,10 +284,19 @@ mod tests {
         let a = NicIds::of("AA:00:00:12:34:56");
         assert_eq!(a.netdev, "net-aa0000123456");
         assert_eq!(a.device, "nic-aa0000123456");
-        assert_eq!(a.hub, 0x0012_3456);
-        // The top bit of the last four bytes is dropped: hub ids are int32.
-        assert_eq!(NicIds::of("aa:00:ff:ff:ff:ff").hub, 0x7fff_ffff);
-        assert_ne!(NicIds::of("aa:00:00:12:34:57").hub, a.hub);
+        assert_ne!(NicIds::of("aa:00:00:12:34:57").netdev, a.netdev);
+        let p = VmPaths::new(Path::new("/d"), 7);
+        assert_eq!(p.nic_vm(&a), Path::new("/d/7/net-aa0000123456.vm"));
+        assert_eq!(p.nic_gw(&a), Path::new("/d/7/net-aa0000123456.gw"));
+    }
+
+    #[test]
+    fn files_of_earlier_versions_have_no_networks() {
+        let mut v = serde_json::to_value(vm()).unwrap();
+        v.as_object_mut().unwrap().remove("networks");
+        let back: VmFile = serde_json::from_value(v).unwrap();
+        assert!(back.networks.is_empty());
+        assert_eq!(back.macs, vm().macs);
     }
 
     #[test]

@@ -26,7 +26,11 @@
 //! **NICs.** The NIC list of `vm.json` is the build's, then whatever `set_nics` gave
 //! last; a running machine has NICs plugged (`netdev_add`, `device_add`) and unplugged
 //! (`device_del`, then `netdev_del` once the guest released the device) to match, as PCI
-//! hot-plug on the `pc` machine.
+//! hot-plug on the `pc` machine. Each NIC is a `dgram` netdev whose peer is a port of the
+//! gateway's [`switch`], on the NIC's network: the guests of one network reach each other
+//! at layer 2, and nothing else. A port lives while its machine runs (re-made when the
+//! gateway re-attaches, at the same socket path QEMU sends to), and its byte counters are
+//! the network samples.
 //!
 //! **Concurrency.** One std mutex holds the driver's view of every server; no await
 //! happens under it. The slow work of an operation (qemu-img, spawning, waiting for an
@@ -54,7 +58,8 @@ use tokio::time::{MissedTickBehavior, sleep};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use self::cmdline::{NicIds, VmFile, VmPaths};
-use self::qmp::{Command as Cmd, Event, Qmp};
+use self::qmp::{Command as Cmd, Event, Qmp, UnixAddress};
+use self::switch::Switch;
 use super::{
     BackendError, ComputeBackend, EventSender, NicSpec, ObservedState, Sample, ServerSpec,
 };
@@ -114,6 +119,8 @@ struct Inner {
     events: EventSender,
     stop: CancellationToken,
     state: Mutex<State>,
+    /// The layer-2 switch every running NIC is plugged into.
+    switch: Switch,
 }
 
 struct State {
@@ -150,9 +157,9 @@ struct Vm {
     samples: VecDeque<Sample>,
     /// The process's CPU time (clock ticks) at the last sample.
     cpu: Option<(u64, Instant)>,
-    /// The latest NIC list (MACs) given by `set_nics` and not yet applied: the task that
-    /// applies lists takes it, so that lists given in a quick row end at the last one.
-    nics_wanted: Option<Vec<String>>,
+    /// The latest NIC list given by `set_nics` and not yet applied: the task that applies
+    /// lists takes it, so that lists given in a quick row end at the last one.
+    nics_wanted: Option<Vec<NicSpec>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -213,6 +220,7 @@ impl QemuBackend {
                 vms: BTreeMap::new(),
                 generation: 0,
             }),
+            switch: Switch::new(),
         });
         inner.reattach_all().await?;
         inner.start_sampler();
@@ -367,7 +375,7 @@ impl Inner {
                 tracing::info!(server = id, "QEMU backend: found a stopped server");
                 continue;
             };
-            match self.reattach(id, &paths, pid).await {
+            match self.reattach(&file, &paths, pid).await {
                 Ok(Some(m)) => {
                     let mut st = self.lock();
                     if let Some(vm) = st.vms.get_mut(&id)
@@ -398,16 +406,25 @@ impl Inner {
                     }
                 }
             }
+            let running = self
+                .lock()
+                .vms
+                .get(&id)
+                .is_some_and(|vm| vm.power == Power::Running);
+            if !running {
+                self.switch.unplug_server(id);
+            }
         }
         Ok(())
     }
 
     async fn reattach(
         self: &Arc<Self>,
-        id: i64,
+        file: &VmFile,
         paths: &VmPaths,
         pid: i32,
     ) -> Result<Option<Machine>, String> {
+        let id = file.id;
         let qmp = connect_retrying(&paths.qmp(), QMP_READY, || {
             std::path::Path::new(&format!("/proc/{pid}")).exists()
         })
@@ -426,6 +443,8 @@ impl Inner {
             exited: rx,
             quitting: Arc::default(),
         };
+        // Before the supervisor: an exit it sees unplugs them again.
+        self.plug_ports(file, paths);
         self.supervise(id, &machine);
         // Powered off while nobody watched (-no-shutdown keeps such a process): finish it.
         if machine.qmp.status().await.as_deref() == Ok("shutdown") {
@@ -435,10 +454,49 @@ impl Inner {
         Ok(Some(machine))
     }
 
+    /// Plugs the NICs of `file` into the switch, each on its network. A NIC whose network
+    /// `vm.json` does not say (a file of an earlier version) or whose port cannot be made
+    /// reaches nothing; the machine runs anyway, with a warning.
+    fn plug_ports(&self, file: &VmFile, paths: &VmPaths) {
+        for mac in &file.macs {
+            if let Err(e) = self.plug_port(file, paths, mac) {
+                self.note(
+                    file.id,
+                    DiagLevel::Warning,
+                    "compute-backend",
+                    &format!("NIC {mac} reaches no network."),
+                    Some(e),
+                );
+            }
+        }
+    }
+
+    fn plug_port(&self, file: &VmFile, paths: &VmPaths, mac: &str) -> Result<(), String> {
+        let network = file
+            .networks
+            .get(&mac.to_ascii_lowercase())
+            .ok_or("the server's vm.json does not say its network")?;
+        let addr = switch::parse_mac(mac).ok_or("not a MAC address")?;
+        let ids = NicIds::of(mac);
+        self.switch
+            .plug(
+                file.id,
+                network,
+                addr,
+                &paths.nic_gw(&ids),
+                &paths.nic_vm(&ids),
+            )
+            .map_err(|e| format!("cannot bind {}: {e}", paths.nic_gw(&ids).display()))
+    }
+
     /// Spawns QEMU for `file` and waits until its QMP socket answers.
     async fn boot(self: &Arc<Self>, file: &VmFile) -> Result<Machine, String> {
         let paths = self.paths(file.id);
-        for stale in [paths.qmp(), paths.vnc(), paths.pid()] {
+        let nic_sockets = file.macs.iter().map(|m| paths.nic_vm(&NicIds::of(m)));
+        for stale in [paths.qmp(), paths.vnc(), paths.pid()]
+            .into_iter()
+            .chain(nic_sockets)
+        {
             let _ = std::fs::remove_file(stale);
         }
         let offsets = (file_len(&paths.serial_log()), file_len(&paths.qemu_log()));
@@ -458,6 +516,8 @@ impl Inner {
             .process_group(0)
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", self.cfg.binary.display()))?;
+        // Ready long before the guest's kernel sends its first frame.
+        self.plug_ports(file, &paths);
         let pid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
         let (tx, rx) = watch::channel(None);
         let exited = Arc::new(AtomicBool::new(false));
@@ -487,6 +547,7 @@ impl Inner {
                         libc::kill(pid, libc::SIGKILL);
                     }
                 }
+                self.switch.unplug_server(file.id);
                 return Err(format!(
                     "QEMU did not start ({}){}",
                     how.unwrap_or(e),
@@ -602,7 +663,7 @@ impl Inner {
                     while let Some(i) = partial.find('\n') {
                         let line: String = partial.drain(..=i).collect();
                         let line = line.trim();
-                        if line.is_empty() || is_noise(line) {
+                        if line.is_empty() {
                             continue;
                         }
                         if qemu_lines < MAX_QEMU_LINES {
@@ -661,6 +722,7 @@ impl Inner {
         if vm.machine.as_ref().is_none_or(|cur| cur.pid != m.pid) {
             return;
         }
+        self.switch.unplug_server(id);
         vm.machine = None;
         vm.power = Power::Stopped;
         let asked = m.quitting.load(Ordering::SeqCst);
@@ -692,7 +754,7 @@ impl Inner {
     /// and a running machine has its NICs plugged and unplugged to match. Each outcome is a
     /// diagnostics note.
     async fn apply_nics(self: &Arc<Self>, id: i64) {
-        let Some(macs) = self
+        let Some(nics) = self
             .lock()
             .vms
             .get_mut(&id)
@@ -700,6 +762,7 @@ impl Inner {
         else {
             return;
         };
+        let macs: Vec<String> = nics.iter().map(|n| n.mac.clone()).collect();
         let warn = |message: &str, details: String| {
             self.note(
                 id,
@@ -724,6 +787,7 @@ impl Inner {
             }
         };
         let old = std::mem::replace(&mut file.macs, macs.clone());
+        file.networks = networks_of(&nics);
         if let Err(e) = write_vm_file(&paths, &file) {
             warn("The server's new NIC list could not be kept.", e);
             return;
@@ -746,7 +810,11 @@ impl Inner {
         };
         let (unplug, plug) = cmdline::nic_diff(&old, &macs);
         for mac in unplug {
-            match unplug_nic(&m, &mac).await {
+            let unplugged = unplug_nic(&m, &mac).await;
+            if let Some(addr) = switch::parse_mac(&mac) {
+                self.switch.unplug(&addr);
+            }
+            match unplugged {
                 Ok(true) => self.note(
                     id,
                     DiagLevel::Info,
@@ -771,7 +839,17 @@ impl Inner {
             }
         }
         for mac in plug {
-            match plug_nic(&m, &mac).await {
+            if let Err(e) = self.plug_port(&file, &paths, &mac) {
+                warn(&format!("NIC {mac} could not be plugged."), e);
+                continue;
+            }
+            let plugged = plug_nic(&m, &paths, &mac).await;
+            if plugged.is_err()
+                && let Some(addr) = switch::parse_mac(&mac)
+            {
+                self.switch.unplug(&addr);
+            }
+            match plugged {
                 Ok(seen) => self.note(
                     id,
                     DiagLevel::Info,
@@ -804,20 +882,22 @@ impl Inner {
         });
     }
 
-    /// CPU time from `/proc/<pid>/stat`. The NICs reach no network (a hub port of their
-    /// own), and QMP has no per-NIC counters: network samples are zero.
+    /// CPU time from `/proc/<pid>/stat`; network bytes from the server's switch ports
+    /// (QMP has no per-NIC counters).
     fn sample_running(&self) {
         let hz = clock_ticks();
         let now = Instant::now();
         let at = time::now();
         let mut st = self.lock();
-        for vm in st.vms.values_mut() {
+        for (&id, vm) in st.vms.iter_mut() {
             let Some(m) = vm.machine.as_ref().filter(|_| vm.power == Power::Running) else {
                 continue;
             };
             let Some(ticks) = cpu_ticks(m.pid) else {
                 continue;
             };
+            // Taken at every tick, so that a sample holds its own interval's bytes only.
+            let (rx, tx) = self.switch.take_server_counters(id);
             if let Some((before, when)) = vm.cpu {
                 let secs = now.duration_since(when).as_secs_f64();
                 if secs > 0.0 {
@@ -829,8 +909,8 @@ impl Inner {
                     vm.samples.push_back(Sample {
                         at,
                         cpu_percent: pct as f32,
-                        net_rx_bytes: 0,
-                        net_tx_bytes: 0,
+                        net_rx_bytes: rx,
+                        net_tx_bytes: tx,
                     });
                 }
             }
@@ -839,15 +919,18 @@ impl Inner {
     }
 }
 
-/// Plugs a NIC into a running machine: its hub port, then its PCI device, named as at
-/// boot ([`NicIds`]). Returns the MAC address QEMU reports for the new device.
-async fn plug_nic(m: &Machine, mac: &str) -> Result<String, qmp::QmpError> {
+/// Plugs a NIC into a running machine (its switch port is ready): its datagram netdev,
+/// then its PCI device, named as at boot ([`NicIds`]). Returns the MAC address QEMU
+/// reports for the new device.
+async fn plug_nic(m: &Machine, paths: &VmPaths, mac: &str) -> Result<String, qmp::QmpError> {
     let ids = NicIds::of(mac);
+    let _ = std::fs::remove_file(paths.nic_vm(&ids));
     m.qmp
         .execute(Cmd::NetdevAdd {
             kind: cmdline::NETDEV_KIND.into(),
             id: ids.netdev.clone(),
-            hubid: ids.hub,
+            local: UnixAddress::new(&paths.nic_vm(&ids)),
+            remote: UnixAddress::new(&paths.nic_gw(&ids)),
         })
         .await?;
     let added = m
@@ -875,8 +958,8 @@ async fn plug_nic(m: &Machine, mac: &str) -> Result<String, qmp::QmpError> {
 }
 
 /// Unplugs a NIC from a running machine: asks the guest to release the device and waits
-/// (bounded) for QEMU's `DEVICE_DELETED`, then removes its hub port. False when the guest
-/// kept the device (its hub port goes anyway: the NIC then reaches nothing).
+/// (bounded) for QEMU's `DEVICE_DELETED`, then removes its netdev. False when the guest
+/// kept the device (its netdev goes anyway: the NIC then reaches nothing).
 async fn unplug_nic(m: &Machine, mac: &str) -> Result<bool, qmp::QmpError> {
     let ids = NicIds::of(mac);
     let mut events = m.qmp.subscribe();
@@ -1003,12 +1086,6 @@ fn read_from(path: &Path, at: u64) -> (String, u64) {
     (String::from_utf8_lossy(&buf).into_owned(), at + n as u64)
 }
 
-/// Every NIC is on a hub port of its own by design (no host network yet): QEMU's warning
-/// about it says nothing about the server, and would crowd out what does.
-fn is_noise(line: &str) -> bool {
-    line.contains("is not connected to host network")
-}
-
 /// The last lines of a log, printable, as a suffix for a message; empty without any.
 fn log_tail(path: &Path, what: &str) -> String {
     let Ok(bytes) = std::fs::read(path) else {
@@ -1025,7 +1102,7 @@ fn log_tail(path: &Path, what: &str) -> String {
                 .trim()
                 .to_owned()
         })
-        .filter(|l| !l.is_empty() && !is_noise(l))
+        .filter(|l| !l.is_empty())
         .collect();
     if lines.is_empty() {
         return String::new();
@@ -1088,6 +1165,7 @@ async fn build(
         }
     };
     if !inner.attach(id, &machine) {
+        inner.switch.unplug_server(id);
         let message = format!(
             "QEMU exited right after it started{}",
             log_tail(&paths.qemu_log(), "qemu.log")
@@ -1167,6 +1245,7 @@ async fn prepare(inner: &Inner, spec: &ServerSpec, paths: &VmPaths) -> Result<Vm
         vcpus: spec.vcpus,
         ram_mib: spec.ram_mib,
         macs: spec.nics.iter().map(|n| n.mac.clone()).collect(),
+        networks: networks_of(&spec.nics),
         kernel,
         initrd,
         cmdline: spec.kernel_cmdline.clone(),
@@ -1187,6 +1266,13 @@ async fn keep(file: &Path, at: &Path) -> Result<PathBuf, String> {
             .map_err(|e| format!("cannot keep {} for the server: {e}", file.display()))?;
     }
     Ok(at.to_path_buf())
+}
+
+/// MAC (lower case) → network, for `vm.json`.
+fn networks_of(nics: &[NicSpec]) -> BTreeMap<String, String> {
+    nics.iter()
+        .map(|n| (n.mac.to_ascii_lowercase(), n.network_id.clone()))
+        .collect()
 }
 
 fn write_vm_file(paths: &VmPaths, file: &VmFile) -> Result<(), String> {
@@ -1274,6 +1360,7 @@ impl ComputeBackend for QemuBackend {
                     });
                 }
                 Ok(_) => {
+                    me.switch.unplug_server(id);
                     let message = format!(
                         "QEMU exited right after it started{}",
                         log_tail(&paths.qemu_log(), "qemu.log")
@@ -1417,6 +1504,7 @@ impl ComputeBackend for QemuBackend {
             if let Some(m) = machine {
                 m.stop().await;
             }
+            me.switch.unplug_server(id);
             let paths = me.paths(id);
             let removed = match tokio::fs::remove_dir_all(&paths.dir).await {
                 Ok(()) => Ok(()),
@@ -1487,7 +1575,7 @@ impl ComputeBackend for QemuBackend {
                     task: Task::Destroy,
                 });
             }
-            vm.nics_wanted = Some(nics.into_iter().map(|n| n.mac).collect());
+            vm.nics_wanted = Some(nics);
             Arc::clone(&vm.work)
         };
         let me = Arc::clone(&self.inner);

@@ -45,13 +45,14 @@ pub enum Command {
     QueryBlockstats,
     #[serde(rename = "screendump")]
     Screendump { filename: String, format: String },
-    /// A hub port netdev (the kind `-netdev hubport` makes at boot).
+    /// A datagram netdev between two unix sockets (what `-netdev dgram` makes at boot).
     #[serde(rename = "netdev_add")]
     NetdevAdd {
         #[serde(rename = "type")]
         kind: String,
         id: String,
-        hubid: u32,
+        local: UnixAddress,
+        remote: UnixAddress,
     },
     #[serde(rename = "netdev_del")]
     NetdevDel { id: String },
@@ -69,6 +70,23 @@ pub enum Command {
     DeviceDel { id: String },
     #[serde(rename = "qom-get")]
     QomGet { path: String, property: String },
+}
+
+/// A unix socket address, as QMP's `SocketAddress` spells one.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UnixAddress {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub path: String,
+}
+
+impl UnixAddress {
+    pub fn new(path: &Path) -> UnixAddress {
+        UnixAddress {
+            kind: "unix",
+            path: path.display().to_string(),
+        }
+    }
 }
 
 /// An event the driver acts on; any other is kept by name.
@@ -318,11 +336,14 @@ mod tests {
         );
         assert_eq!(
             s(Command::NetdevAdd {
-                kind: "hubport".into(),
+                kind: "dgram".into(),
                 id: "net1".into(),
-                hubid: 7
+                local: UnixAddress::new(Path::new("/d/a.vm")),
+                remote: UnixAddress::new(Path::new("/d/a.gw")),
             }),
-            json!({"execute": "netdev_add", "arguments": {"type": "hubport", "id": "net1", "hubid": 7}})
+            json!({"execute": "netdev_add", "arguments": {"type": "dgram", "id": "net1",
+                "local": {"type": "unix", "path": "/d/a.vm"},
+                "remote": {"type": "unix", "path": "/d/a.gw"}}})
         );
         assert_eq!(
             s(Command::DeviceAdd {

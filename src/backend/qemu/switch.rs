@@ -11,7 +11,8 @@
 //! Bounded: the switch keeps no queue. Each port has one receive buffer; a peer whose socket
 //! is full loses the frame (`try_send_to`), so a guest that stops reading never stalls the
 //! others. Per-port byte counters (atomics) say what each NIC received and sent; the sampler
-//! takes them per interval ([`Switch::take_counters`]).
+//! takes them per interval, per NIC ([`Switch::take_counters`]) or per server
+//! ([`Switch::take_server_counters`]: each port belongs to the server whose NIC it serves).
 //!
 //! Hand-written: no maintained crate does a userspace switch between unix datagram sockets.
 
@@ -58,6 +59,8 @@ struct Counters {
 }
 
 struct Port {
+    /// The server the NIC is on.
+    server: i64,
     network: String,
     sock: Arc<UnixDatagram>,
     /// The NIC's socket in QEMU, where frames for the guest go.
@@ -96,11 +99,18 @@ impl Switch {
         Switch::default()
     }
 
-    /// Plugs the NIC `mac` into `network`: the gateway's socket is bound at `local` (a stale
-    /// file there is replaced: after a gateway restart QEMU still sends to that path) and
-    /// frames for the guest go to `peer`. A port the MAC already had is replaced.
-    /// Must be called inside the tokio runtime.
-    pub fn plug(&self, network: &str, mac: Mac, local: &Path, peer: &Path) -> io::Result<()> {
+    /// Plugs the NIC `mac` of `server` into `network`: the gateway's socket is bound at
+    /// `local` (a stale file there is replaced: after a gateway restart QEMU still sends to
+    /// that path) and frames for the guest go to `peer`. A port the MAC already had is
+    /// replaced. Must be called inside the tokio runtime.
+    pub fn plug(
+        &self,
+        server: i64,
+        network: &str,
+        mac: Mac,
+        local: &Path,
+        peer: &Path,
+    ) -> io::Result<()> {
         let mut st = lock(&self.state);
         // Dropped first: the old port removes its socket file, which must not be the new one.
         drop(st.ports.remove(&mac));
@@ -114,6 +124,7 @@ impl Switch {
         st.ports.insert(
             mac,
             Port {
+                server,
                 network: network.to_string(),
                 sock,
                 peer: peer.to_path_buf(),
@@ -131,6 +142,11 @@ impl Switch {
         drop(old);
     }
 
+    /// Unplugs every port of the server (its machine is gone).
+    pub fn unplug_server(&self, server: i64) {
+        lock(&self.state).ports.retain(|_, p| p.server != server);
+    }
+
     /// Whether the NIC has a port.
     pub fn has_port(&self, mac: &Mac) -> bool {
         lock(&self.state).ports.contains_key(mac)
@@ -145,6 +161,21 @@ impl Switch {
             c.to_guest.swap(0, Ordering::Relaxed),
             c.from_guest.swap(0, Ordering::Relaxed),
         ))
+    }
+
+    /// The bytes the server's NICs received and sent together since the last take (then
+    /// zero); zero for a server without ports.
+    pub fn take_server_counters(&self, server: i64) -> (u64, u64) {
+        let st = lock(&self.state);
+        st.ports
+            .values()
+            .filter(|p| p.server == server)
+            .fold((0, 0), |(rx, tx), p| {
+                (
+                    rx + p.counters.to_guest.swap(0, Ordering::Relaxed),
+                    tx + p.counters.from_guest.swap(0, Ordering::Relaxed),
+                )
+            })
     }
 }
 
@@ -248,10 +279,14 @@ mod tests {
     }
 
     fn guest(sw: &Switch, dir: &Path, network: &str, m: Mac) -> Guest {
+        guest_of(sw, dir, i64::from(m[5]), network, m)
+    }
+
+    fn guest_of(sw: &Switch, dir: &Path, server: i64, network: &str, m: Mac) -> Guest {
         let vm = dir.join(format!("vm-{}", m[5]));
         let gw = dir.join(format!("gw-{}", m[5]));
         let sock = UnixDatagram::bind(&vm).unwrap();
-        sw.plug(network, m, &gw, &vm).unwrap();
+        sw.plug(server, network, m, &gw, &vm).unwrap();
         Guest { sock, gw }
     }
 
@@ -372,7 +407,7 @@ mod tests {
         let a = guest(&sw, dir.path(), NET_A, mac(1));
         let b = guest(&sw, dir.path(), NET_A, mac(2));
         // A restarted gateway binds the same path again; the guest's socket is unchanged.
-        sw.plug(NET_A, mac(2), &b.gw, &dir.path().join("vm-2"))
+        sw.plug(2, NET_A, mac(2), &b.gw, &dir.path().join("vm-2"))
             .unwrap();
         let f = frame([0xff; 6], mac(1), b"again");
         a.send(&f).await;
@@ -382,5 +417,33 @@ mod tests {
         assert!(!b.gw.exists(), "the unplugged port left its socket file");
         a.send(&f).await;
         assert_eq!(b.recv().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_servers_ports_are_counted_and_unplugged_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let sw = Switch::new();
+        // Server 1 has a NIC on each network; server 2 one on net-a, server 3 one on net-b.
+        let a1 = guest_of(&sw, dir.path(), 1, NET_A, mac(1));
+        let b1 = guest_of(&sw, dir.path(), 1, NET_B, mac(2));
+        let a2 = guest_of(&sw, dir.path(), 2, NET_A, mac(3));
+        let b3 = guest_of(&sw, dir.path(), 3, NET_B, mac(4));
+        let fa = frame([0xff; 6], mac(1), &[1; 60]);
+        let fb = frame([0xff; 6], mac(2), &[2; 90]);
+        a1.send(&fa).await;
+        b1.send(&fb).await;
+        assert!(a2.recv().await.is_some());
+        assert!(b3.recv().await.is_some());
+        let (na, nb) = (fa.len() as u64, fb.len() as u64);
+        assert_eq!(sw.take_server_counters(1), (0, na + nb));
+        assert_eq!(sw.take_server_counters(2), (na, 0));
+        assert_eq!(sw.take_server_counters(3), (nb, 0));
+        assert_eq!(sw.take_server_counters(1), (0, 0), "not reset by the take");
+        assert_eq!(sw.take_server_counters(9), (0, 0));
+        sw.unplug_server(1);
+        assert!(!sw.has_port(&mac(1)) && !sw.has_port(&mac(2)));
+        assert!(sw.has_port(&mac(3)) && sw.has_port(&mac(4)));
+        assert!(!a1.gw.exists() && !b1.gw.exists());
+        drop((a1, b1));
     }
 }
