@@ -831,6 +831,8 @@ impl Inner {
                         cpu_percent: pct as f32,
                         net_rx_bytes: 0,
                         net_tx_bytes: 0,
+                        disk_read_bytes: 0,
+                        disk_write_bytes: 0,
                     });
                 }
             }
