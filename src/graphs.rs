@@ -1,6 +1,6 @@
 //! The stats graphs behind `GET /servers/{id}/stats`: one server's CPU, network and disk
-//! samples drawn as SVG. Pure: samples in, a document out — no I/O, no HTTP, no store; the handlers
-//! in `src/api/compute/stats.rs` fetch the samples and serve what this renders.
+//! samples drawn as SVG. Pure: samples in, a document out — no I/O, no HTTP, no store; the
+//! handlers in `src/api/compute/stats.rs` fetch the samples and serve what this renders.
 //!
 //! SVG rather than PNG because the viewer draws its text: the gateway needs no fonts, and
 //! the graphs stay sharp at any size. Times are UTC, as every timestamp of the API is.
