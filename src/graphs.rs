@@ -1,6 +1,6 @@
-//! The stats graphs behind `GET /servers/{id}/stats`: one server's CPU and network samples
-//! drawn as SVG. Pure: samples in, a document out — no I/O, no HTTP, no store; the handlers
-//! in `src/api/compute/stats.rs` fetch the samples and serve what this renders.
+//! The stats graphs behind `GET /servers/{id}/stats`: one server's CPU, network and disk
+//! samples drawn as SVG. Pure: samples in, a document out — no I/O, no HTTP, no store; the
+//! handlers in `src/api/compute/stats.rs` fetch the samples and serve what this renders.
 //!
 //! SVG rather than PNG because the viewer draws its text: the gateway needs no fonts, and
 //! the graphs stay sharp at any size. Times are UTC, as every timestamp of the API is.
@@ -10,7 +10,11 @@
 //! cpu-ts    CPU load over time
 //! net-bar   latest received/sent rate, two bars
 //! net-ts    received and sent rate over time, two series with a legend
+//! disk-bar  latest read/written rate, two bars          (beyond the seed's four)
+//! disk-ts   read and written rate over time, two series (beyond the seed's four)
 //! ```
+//!
+//! The network and disk graphs are the same drawing of two rates ([`Pair`]).
 
 use std::fmt;
 use std::ops::Range;
@@ -24,21 +28,26 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::backend::Sample;
 
-/// One of the four graphs, by the name its URL carries (`…/stats/cpu-bar.svg`).
+/// One of the graphs, by the name its URL carries (`…/stats/cpu-bar.svg`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Graph {
     CpuBar,
     CpuTimeSeries,
     NetBar,
     NetTimeSeries,
+    DiskBar,
+    DiskTimeSeries,
 }
 
 impl Graph {
-    pub const ALL: [Graph; 4] = [
+    /// The seed's four, then the disk's two (a cyclades extension).
+    pub const ALL: [Graph; 6] = [
         Graph::CpuBar,
         Graph::CpuTimeSeries,
         Graph::NetBar,
         Graph::NetTimeSeries,
+        Graph::DiskBar,
+        Graph::DiskTimeSeries,
     ];
 
     /// The name in the graph's URL.
@@ -48,16 +57,21 @@ impl Graph {
             Graph::CpuTimeSeries => "cpu-ts",
             Graph::NetBar => "net-bar",
             Graph::NetTimeSeries => "net-ts",
+            Graph::DiskBar => "disk-bar",
+            Graph::DiskTimeSeries => "disk-ts",
         }
     }
 
-    /// The attribute of the stats response that links to the graph (the seed's names).
+    /// The attribute of the stats response that links to the graph (the seed's names, and
+    /// the disk's in the same style).
     pub fn stats_key(self) -> &'static str {
         match self {
             Graph::CpuBar => "cpuBar",
             Graph::CpuTimeSeries => "cpuTimeSeries",
             Graph::NetBar => "netBar",
             Graph::NetTimeSeries => "netTimeSeries",
+            Graph::DiskBar => "diskBar",
+            Graph::DiskTimeSeries => "diskTimeSeries",
         }
     }
 
@@ -67,8 +81,8 @@ impl Graph {
 
     fn size(self) -> (u32, u32) {
         match self {
-            Graph::CpuBar | Graph::NetBar => (520, 160),
-            Graph::CpuTimeSeries | Graph::NetTimeSeries => (680, 340),
+            Graph::CpuBar | Graph::NetBar | Graph::DiskBar => (520, 160),
+            Graph::CpuTimeSeries | Graph::NetTimeSeries | Graph::DiskTimeSeries => (680, 340),
         }
     }
 }
@@ -97,6 +111,8 @@ const FONT: &str = "sans-serif";
 const CPU_COLOR: RGBColor = RGBColor(0x1f, 0x6f, 0xb4);
 const RX_COLOR: RGBColor = RGBColor(0x2c, 0x9a, 0x2c);
 const TX_COLOR: RGBColor = RGBColor(0xe6, 0x6c, 0x00);
+const READ_COLOR: RGBColor = RGBColor(0x6a, 0x3d, 0x9a);
+const WRITE_COLOR: RGBColor = RGBColor(0xc2, 0x18, 0x5b);
 const TRACK_COLOR: RGBColor = RGBColor(0xee, 0xee, 0xee);
 const MUTED: RGBColor = RGBColor(0x66, 0x66, 0x66);
 /// A pause longer than this many sampling intervals (the server was stopped) breaks the
@@ -121,8 +137,10 @@ pub fn render(
             Some(last) => match graph {
                 Graph::CpuBar => cpu_bar(&root, server_id, last)?,
                 Graph::CpuTimeSeries => cpu_ts(&root, server_id, samples, interval)?,
-                Graph::NetBar => net_bar(&root, server_id, last, interval)?,
-                Graph::NetTimeSeries => net_ts(&root, server_id, samples, interval)?,
+                Graph::NetBar => pair_bar(&root, Pair::Net, server_id, last, interval)?,
+                Graph::NetTimeSeries => pair_ts(&root, Pair::Net, server_id, samples, interval)?,
+                Graph::DiskBar => pair_bar(&root, Pair::Disk, server_id, last, interval)?,
+                Graph::DiskTimeSeries => pair_ts(&root, Pair::Disk, server_id, samples, interval)?,
             },
         }
         root.present()?;
@@ -136,6 +154,8 @@ fn title(graph: Graph, server_id: i64) -> String {
         Graph::CpuTimeSeries => format!("Server {server_id}: CPU load over time"),
         Graph::NetBar => format!("Server {server_id}: network traffic"),
         Graph::NetTimeSeries => format!("Server {server_id}: network traffic over time"),
+        Graph::DiskBar => format!("Server {server_id}: disk I/O"),
+        Graph::DiskTimeSeries => format!("Server {server_id}: disk I/O over time"),
     }
 }
 
@@ -299,11 +319,70 @@ fn rate_unit(max_bytes_per_sec: f64) -> (&'static str, f64) {
     }
 }
 
-fn rates(s: &Sample, interval: f64) -> (f64, f64) {
-    (
-        s.net_rx_bytes as f64 / interval,
-        s.net_tx_bytes as f64 / interval,
-    )
+/// The two rates a bar graph and a time series draw: the network's received and sent
+/// bytes, or the disk's read and written ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pair {
+    Net,
+    Disk,
+}
+
+/// How one of a [`Pair`]'s two rates is drawn: its time series' legend and its color.
+struct Side {
+    legend: &'static str,
+    color: RGBColor,
+}
+
+impl Pair {
+    fn graphs(self) -> (Graph, Graph) {
+        match self {
+            Pair::Net => (Graph::NetBar, Graph::NetTimeSeries),
+            Pair::Disk => (Graph::DiskBar, Graph::DiskTimeSeries),
+        }
+    }
+
+    /// Bytes per second, in then out.
+    fn rates(self, s: &Sample, interval: f64) -> (f64, f64) {
+        let (a, b) = match self {
+            Pair::Net => (s.net_rx_bytes, s.net_tx_bytes),
+            Pair::Disk => (s.disk_read_bytes, s.disk_write_bytes),
+        };
+        (a as f64 / interval, b as f64 / interval)
+    }
+
+    fn sides(self) -> [Side; 2] {
+        match self {
+            Pair::Net => [
+                Side {
+                    legend: "received (rx)",
+                    color: RX_COLOR,
+                },
+                Side {
+                    legend: "sent (tx)",
+                    color: TX_COLOR,
+                },
+            ],
+            Pair::Disk => [
+                Side {
+                    legend: "read",
+                    color: READ_COLOR,
+                },
+                Side {
+                    legend: "written",
+                    color: WRITE_COLOR,
+                },
+            ],
+        }
+    }
+
+    /// The bar graph's axis labels, the first rate on top (a plain function: the axis
+    /// keeps a function pointer).
+    fn bar_label(self) -> fn(f64) -> String {
+        match self {
+            Pair::Net => |v| if v > 1.0 { "received" } else { "sent" }.to_owned(),
+            Pair::Disk => |v| if v > 1.0 { "read" } else { "written" }.to_owned(),
+        }
+    }
 }
 
 fn cpu_color(percent: f64) -> RGBColor {
@@ -376,15 +455,16 @@ fn cpu_bar(root: &Area<'_>, server_id: i64, last: &Sample) -> Drawn {
     Ok(())
 }
 
-fn net_bar(root: &Area<'_>, server_id: i64, last: &Sample, interval: f64) -> Drawn {
-    let (rx, tx) = rates(last, interval);
-    let (unit, scale) = rate_unit(rx.max(tx));
-    let (rx, tx) = (rx / scale, tx / scale);
+fn pair_bar(root: &Area<'_>, pair: Pair, server_id: i64, last: &Sample, interval: f64) -> Drawn {
+    let (ins, outs) = pair.rates(last, interval);
+    let [first, second] = pair.sides();
+    let (unit, scale) = rate_unit(ins.max(outs));
+    let (ins, outs) = (ins / scale, outs / scale);
     // Room after the longer bar for its value.
-    let end = (rx.max(tx) * 1.3).max(1.0);
+    let end = (ins.max(outs) * 1.3).max(1.0);
     let caption = format!(
         "{} at {} UTC",
-        title(Graph::NetBar, server_id),
+        title(pair.graphs().0, server_id),
         last.at.format("%H:%M:%S")
     );
     let mut chart = ChartBuilder::on(root)
@@ -398,7 +478,7 @@ fn net_bar(root: &Area<'_>, server_id: i64, last: &Sample, interval: f64) -> Dra
             Ticked {
                 range: 0.0..2.0,
                 ticks: vec![0.5, 1.5],
-                label: |v| if v > 1.0 { "received" } else { "sent" }.to_owned(),
+                label: pair.bar_label(),
             },
         )?;
     chart
@@ -412,12 +492,12 @@ fn net_bar(root: &Area<'_>, server_id: i64, last: &Sample, interval: f64) -> Dra
         .max_light_lines(0)
         .draw()?;
     chart.draw_series([
-        Rectangle::new([(0.0, 1.12), (rx, 1.88)], RX_COLOR.filled()),
-        Rectangle::new([(0.0, 0.12), (tx, 0.88)], TX_COLOR.filled()),
+        Rectangle::new([(0.0, 1.12), (ins, 1.88)], first.color.filled()),
+        Rectangle::new([(0.0, 0.12), (outs, 0.88)], second.color.filled()),
     ])?;
     chart.draw_series([
-        bar_value(rx, end, format!("{} {unit}", number(rx)), (rx, 1.5)),
-        bar_value(tx, end, format!("{} {unit}", number(tx)), (tx, 0.5)),
+        bar_value(ins, end, format!("{} {unit}", number(ins)), (ins, 1.5)),
+        bar_value(outs, end, format!("{} {unit}", number(outs)), (outs, 0.5)),
     ])?;
     Ok(())
 }
@@ -462,13 +542,19 @@ fn cpu_ts(root: &Area<'_>, server_id: i64, samples: &[Sample], interval: f64) ->
     Ok(())
 }
 
-fn net_ts(root: &Area<'_>, server_id: i64, samples: &[Sample], interval: f64) -> Drawn {
+fn pair_ts(
+    root: &Area<'_>,
+    pair: Pair,
+    server_id: i64,
+    samples: &[Sample],
+    interval: f64,
+) -> Drawn {
     let time = time_axis(samples, interval, 7);
     let max = samples
         .iter()
         .map(|s| {
-            let (rx, tx) = rates(s, interval);
-            rx.max(tx)
+            let (ins, outs) = pair.rates(s, interval);
+            ins.max(outs)
         })
         .fold(0.0, f64::max);
     let (unit, scale) = rate_unit(max);
@@ -476,7 +562,7 @@ fn net_ts(root: &Area<'_>, server_id: i64, samples: &[Sample], interval: f64) ->
     let top = (max / scale * 1.3).max(1.0);
     let mut chart = ChartBuilder::on(root)
         .caption(
-            title(Graph::NetTimeSeries, server_id),
+            title(pair.graphs().1, server_id),
             (FONT, 18).into_font().style(FontStyle::Bold),
         )
         .margin(12)
@@ -495,17 +581,18 @@ fn net_ts(root: &Area<'_>, server_id: i64, samples: &[Sample], interval: f64) ->
         .max_light_lines(0)
         .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
         .draw()?;
+    let [first, second] = pair.sides();
     let series = [
-        ("received (rx)", RX_COLOR, true),
-        ("sent (tx)", TX_COLOR, false),
+        (first.legend, first.color, true),
+        (second.legend, second.color, false),
     ];
-    for (label, color, received) in series {
+    for (label, color, first_side) in series {
         for (n, run) in runs(samples, interval).into_iter().enumerate() {
             let points: Vec<(f64, f64)> = run
                 .iter()
                 .map(|s| {
-                    let (rx, tx) = rates(s, interval);
-                    let rate = if received { rx } else { tx };
+                    let (ins, outs) = pair.rates(s, interval);
+                    let rate = if first_side { ins } else { outs };
                     (seconds(s), rate / scale)
                 })
                 .collect();
@@ -544,6 +631,8 @@ mod tests {
                 cpu_percent: (i as f32 * 7.5) % 100.0,
                 net_rx_bytes: 40_000 + i as u64 * 3_000,
                 net_tx_bytes: 15_000 + i as u64 * 500,
+                disk_read_bytes: 5_000_000 + i as u64 * 1_000_000,
+                disk_write_bytes: 30_000_000 + i as u64 * 5_000_000,
             })
             .collect()
     }
@@ -579,6 +668,11 @@ mod tests {
         for g in Graph::ALL {
             assert_eq!(Graph::from_name(g.name()), Some(g));
         }
+        assert_eq!(Graph::from_name("disk-bar"), Some(Graph::DiskBar));
+        assert_eq!(Graph::from_name("disk-ts"), Some(Graph::DiskTimeSeries));
+        assert_eq!(Graph::DiskTimeSeries.stats_key(), "diskTimeSeries");
+        let keys: std::collections::HashSet<_> = Graph::ALL.map(Graph::stats_key).into();
+        assert_eq!(keys.len(), Graph::ALL.len());
         assert_eq!(Graph::from_name("cpu-pie"), None);
         assert_eq!(Graph::from_name("cpu-bar.svg"), None);
     }
@@ -604,6 +698,18 @@ mod tests {
         for want in ["received (rx)", "sent (tx)", "rate (KiB/s)"] {
             assert!(net.contains(&want.to_owned()), "{want} missing: {net:?}");
         }
+        // The disk's rates, not the network's: megabytes where the network has kilobytes.
+        let disk = parse(&render(Graph::DiskTimeSeries, 7, &s, Duration::from_secs(10)).unwrap());
+        for want in [
+            "Server 7: disk I/O over time",
+            "read",
+            "written",
+            "rate (MiB/s)",
+            "time (UTC)",
+        ] {
+            assert!(disk.contains(&want.to_owned()), "{want} missing: {disk:?}");
+        }
+        assert!(!disk.contains(&"received (rx)".to_owned()), "{disk:?}");
     }
 
     #[test]
@@ -620,6 +726,22 @@ mod tests {
         assert!(net.contains(&"4.49 KiB/s".to_owned()), "{net:?}");
         assert!(net.contains(&"1.56 KiB/s".to_owned()), "{net:?}");
         assert!(net.contains(&"received".to_owned()), "{net:?}");
+        // 7 000 000 B read and 40 000 000 B written in 10 s: one unit for both bars, the
+        // larger one's.
+        let disk = parse(&render(Graph::DiskBar, 1, &s, Duration::from_secs(10)).unwrap());
+        for want in [
+            "0.67 MiB/s",
+            "3.81 MiB/s",
+            "read",
+            "written",
+            "rate (MiB/s)",
+        ] {
+            assert!(disk.contains(&want.to_owned()), "{want} missing: {disk:?}");
+        }
+        assert!(
+            disk.contains(&"Server 1: disk I/O at 12:00:20 UTC".to_owned()),
+            "{disk:?}"
+        );
     }
 
     #[test]

@@ -393,7 +393,15 @@ fn server_create_with_personality_and_metadata_then_wait_and_info() {
         "{}",
         r.report()
     );
-    for graph in ["cpuBar", "cpuTimeSeries", "netBar", "netTimeSeries"] {
+    // The disk's two (a cyclades extension) come through kamaki as well.
+    for graph in [
+        "cpuBar",
+        "cpuTimeSeries",
+        "netBar",
+        "netTimeSeries",
+        "diskBar",
+        "diskTimeSeries",
+    ] {
         let url = stats[graph]
             .as_str()
             .unwrap_or_else(|| panic!("no {graph}: {}", r.report()));

@@ -159,7 +159,7 @@ impl fmt::Display for ObservedState {
     }
 }
 
-/// One CPU/network sample of a running server.
+/// One CPU/network/disk sample of a running server.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
     pub at: Timestamp,
@@ -170,6 +170,11 @@ pub struct Sample {
     pub net_rx_bytes: u64,
     /// Bytes sent during the interval.
     pub net_tx_bytes: u64,
+    /// Bytes the guest read from its disks during the interval (a rate, like the
+    /// network's).
+    pub disk_read_bytes: u64,
+    /// Bytes the guest wrote to its disks during the interval.
+    pub disk_write_bytes: u64,
 }
 
 /// Why a backend refused a command on the spot.

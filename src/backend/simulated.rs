@@ -1,7 +1,7 @@
 //! The simulated compute backend: servers that exist only as timers. A build reports
 //! progress 0→100 over `build_secs`, start/shutdown/reboot take `op_secs` (a hard reboot
-//! half of it, as a reset skips the guest's own shutdown), a running server produces CPU and
-//! network samples every `sample_interval_secs`. It is for tests, demos and laptops: it
+//! half of it, as a reset skips the guest's own shutdown), a running server produces CPU,
+//! network and disk samples every `sample_interval_secs`. It is for tests, demos and laptops: it
 //! checks what a real backend would check (the server exists, is in a state for the
 //! command, is not busy, its image file is there) so that the gateway meets the same
 //! refusals, and it can be told to fail an operation ([`SimulatedBackend::fail_next`]) or to
@@ -596,6 +596,12 @@ struct Load {
     /// Bytes per second.
     rx_rate: f64,
     tx_rate: f64,
+    /// Bytes per second the disk reads and writes at rest (a walk, like the network's).
+    read_rate: f64,
+    write_rate: f64,
+    /// What a boot reads on top (its kernel, its init, its libraries), in bytes per
+    /// second; it fades sample by sample.
+    boot_reads: f64,
 }
 
 impl Load {
@@ -604,12 +610,16 @@ impl Load {
             cpu: rng.random_range(2.0..10.0),
             rx_rate: rng.random_range(2_000.0..20_000.0),
             tx_rate: rng.random_range(1_000.0..10_000.0),
+            read_rate: rng.random_range(4_000.0..64_000.0),
+            write_rate: rng.random_range(8_000.0..128_000.0),
+            boot_reads: 0.0,
         }
     }
 
-    /// A booting guest keeps its CPU busy for a while.
+    /// A booting guest keeps its CPU busy for a while, and reads a lot from its disk.
     fn boot(&mut self, rng: &mut StdRng) {
         self.cpu = rng.random_range(60.0..95.0);
+        self.boot_reads = rng.random_range(30e6..90e6);
     }
 
     /// The next sample: a random walk pulled back to an idle level, with a burst now and
@@ -623,13 +633,19 @@ impl Load {
         self.cpu = cpu.clamp(0.0, 100.0);
         self.rx_rate = (self.rx_rate * rng.random_range(0.8..1.25)).clamp(500.0, 5e6);
         self.tx_rate = (self.tx_rate * rng.random_range(0.8..1.25)).clamp(200.0, 2e6);
-        // A busy server also talks more.
+        self.read_rate = (self.read_rate * rng.random_range(0.8..1.25)).clamp(1_000.0, 2e6);
+        self.write_rate = (self.write_rate * rng.random_range(0.8..1.25)).clamp(500.0, 2e6);
+        // A busy server also talks more, and uses its disk more.
         let busy = 1.0 + f64::from(self.cpu) / 25.0;
+        let reads = self.read_rate * busy + self.boot_reads;
+        self.boot_reads *= 0.6;
         Sample {
             at,
             cpu_percent: self.cpu,
             net_rx_bytes: (self.rx_rate * busy * secs) as u64,
             net_tx_bytes: (self.tx_rate * busy * secs) as u64,
+            disk_read_bytes: (reads * secs) as u64,
+            disk_write_bytes: (self.write_rate * busy * secs) as u64,
         }
     }
 }
@@ -932,7 +948,16 @@ mod tests {
         for s in &running {
             assert!((0.0..=100.0).contains(&s.cpu_percent), "{s:?}");
             assert!(s.net_rx_bytes > 0 && s.net_tx_bytes > 0, "{s:?}");
+            assert!(s.disk_read_bytes > 0 && s.disk_write_bytes > 0, "{s:?}");
         }
+        // Booting read the guest's files: tens of MB/s at first (an idle walk starting
+        // below 64 KB/s cannot get there in a few samples), far more than at the end.
+        let (first, last) = (&running[0], &running[running.len() - 1]);
+        assert!(first.disk_read_bytes as f64 / 0.5 > 10e6, "{first:?}");
+        assert!(
+            first.disk_read_bytes > 4 * last.disk_read_bytes,
+            "{first:?} {last:?}"
+        );
         assert!(running.windows(2).all(|w| w[0].at <= w[1].at));
 
         b.shutdown(1).await.unwrap();

@@ -1,4 +1,5 @@
-//! Server stats: `GET /servers/{id}/stats` answers with the URLs of four graphs, and
+//! Server stats: `GET /servers/{id}/stats` answers with the URLs of six graphs — the
+//! seed's four (CPU, network) and, as a cyclades extension, two of disk I/O — and
 //! `GET /servers/{id}/stats/{graph}.svg` serves them, drawn from the compute backend's
 //! samples (`src/graphs.rs`).
 //!
@@ -10,7 +11,8 @@
 //! GET /compute/v2.0/servers/42/stats
 //! {"stats": {"serverRef": 42, "refresh": 10,
 //!   "cpuBar": "https://gw/compute/v2.0/servers/42/stats/cpu-bar.svg?expires=1714564800&sig=…",
-//!   "cpuTimeSeries": "…/cpu-ts.svg?…", "netBar": "…/net-bar.svg?…", "netTimeSeries": "…/net-ts.svg?…"}}
+//!   "cpuTimeSeries": "…/cpu-ts.svg?…", "netBar": "…/net-bar.svg?…", "netTimeSeries": "…/net-ts.svg?…",
+//!   "diskBar": "…/disk-bar.svg?…", "diskTimeSeries": "…/disk-ts.svg?…"}}
 //!
 //! sig = hex(HMAC-SHA256(secret, "42:cpu-bar:1714564800"))
 //! ```
@@ -123,8 +125,8 @@ fn refresh_secs(interval: Duration) -> u64 {
 }
 
 /// `GET /servers/{id}/stats` — 200 `{"stats": {serverRef, refresh, cpuBar, cpuTimeSeries,
-/// netBar, netTimeSeries}}`; 400 for a deleted server, 403 for a suspended one, 404 for
-/// another user's.
+/// netBar, netTimeSeries, diskBar, diskTimeSeries}}`; 400 for a deleted server, 403 for a
+/// suspended one, 404 for another user's.
 async fn stats(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -187,9 +189,10 @@ async fn graph(
         .strip_suffix(".svg")
         .and_then(Graph::from_name)
         .ok_or_else(|| {
+            let names: Vec<String> = Graph::ALL.iter().map(|g| format!("{g}.svg")).collect();
             ApiError::not_found(format!(
-                "no graph '{file}': the graphs are cpu-bar.svg, cpu-ts.svg, net-bar.svg and \
-                 net-ts.svg"
+                "no graph '{file}': the graphs are {}",
+                names.join(", ")
             ))
         })?;
     let id = parse_server_id(&id)?;

@@ -91,6 +91,9 @@ const EXIT_WAIT: Duration = Duration::from_secs(10);
 /// How long a guest has to release a NIC after `device_del` (an ACPI eject request; a
 /// booted Linux guest takes well under a second).
 const UNPLUG_WAIT: Duration = Duration::from_secs(10);
+/// How long the sampler waits for a machine's `query-blockstats` (a busy QEMU answers in
+/// milliseconds; a hung one must not hold up the others' samples).
+const SAMPLE_QMP_WAIT: Duration = Duration::from_secs(2);
 /// Lines of each log a crash report carries.
 const LOG_TAIL: usize = 8;
 
@@ -157,6 +160,8 @@ struct Vm {
     samples: VecDeque<Sample>,
     /// The process's CPU time (clock ticks) at the last sample.
     cpu: Option<(u64, Instant)>,
+    /// QEMU's disk counters (bytes read, written) at the last sample.
+    disk: Option<(u64, u64)>,
     /// The latest NIC list given by `set_nics` and not yet applied: the task that applies
     /// lists takes it, so that lists given in a quick row end at the last one.
     nics_wanted: Option<Vec<NicSpec>>,
@@ -324,6 +329,7 @@ impl Inner {
         if let Some(vm) = st.vms.get_mut(&id) {
             vm.machine = Some(machine.clone());
             vm.cpu = None;
+            vm.disk = None;
         }
         true
     }
@@ -367,6 +373,7 @@ impl Inner {
                     vcpus: file.vcpus,
                     samples: VecDeque::new(),
                     cpu: None,
+                    disk: None,
                     nics_wanted: None,
                 },
             );
@@ -877,20 +884,37 @@ impl Inner {
             ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                me.sample_running();
+                me.sample_running().await;
             }
         });
     }
 
     /// CPU time from `/proc/<pid>/stat`; network bytes from the server's switch ports
-    /// (QMP has no per-NIC counters).
-    fn sample_running(&self) {
+    /// (QMP has no per-NIC counters); disk bytes from QMP's `query-blockstats`, asked of
+    /// every machine at once, outside the lock, each bounded by [`SAMPLE_QMP_WAIT`].
+    async fn sample_running(&self) {
+        let machines: Vec<(i64, Machine)> = self
+            .lock()
+            .vms
+            .iter()
+            .filter(|(_, vm)| vm.power == Power::Running)
+            .filter_map(|(&id, vm)| Some((id, vm.machine.clone()?)))
+            .collect();
+        let blocks = futures_util::future::join_all(machines.iter().map(|(_, m)| async {
+            tokio::time::timeout(SAMPLE_QMP_WAIT, m.qmp.block_bytes())
+                .await
+                .ok()
+                .and_then(Result::ok)
+        }))
+        .await;
         let hz = clock_ticks();
         let now = Instant::now();
         let at = time::now();
         let mut st = self.lock();
-        for (&id, vm) in st.vms.iter_mut() {
-            let Some(m) = vm.machine.as_ref().filter(|_| vm.power == Power::Running) else {
+        for ((id, m), block) in machines.into_iter().zip(blocks) {
+            let Some(vm) = st.vms.get_mut(&id).filter(|vm| {
+                vm.power == Power::Running && vm.machine.as_ref().is_some_and(|c| c.pid == m.pid)
+            }) else {
                 continue;
             };
             let Some(ticks) = cpu_ticks(m.pid) else {
@@ -898,6 +922,15 @@ impl Inner {
             };
             // Taken at every tick, so that a sample holds its own interval's bytes only.
             let (rx, tx) = self.switch.take_server_counters(id);
+            // QEMU's counters are cumulative: a sample is the difference with the last
+            // answer (a missed answer leaves its bytes to the next sample).
+            let (read, written) = match (block, vm.disk) {
+                (Some((r, w)), Some((r0, w0))) => (r.saturating_sub(r0), w.saturating_sub(w0)),
+                _ => (0, 0),
+            };
+            if block.is_some() {
+                vm.disk = block;
+            }
             if let Some((before, when)) = vm.cpu {
                 let secs = now.duration_since(when).as_secs_f64();
                 if secs > 0.0 {
@@ -911,6 +944,8 @@ impl Inner {
                         cpu_percent: pct as f32,
                         net_rx_bytes: rx,
                         net_tx_bytes: tx,
+                        disk_read_bytes: read,
+                        disk_write_bytes: written,
                     });
                 }
             }
@@ -1312,6 +1347,7 @@ impl ComputeBackend for QemuBackend {
                 vcpus: spec.vcpus,
                 samples: VecDeque::new(),
                 cpu: None,
+                disk: None,
                 nics_wanted: None,
             },
         );
