@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Gateway, Options};
+use super::{Gateway, Options, xml_body};
 
 /// The simulated backend with short builds and actions.
 pub fn fast() -> Options {
@@ -21,6 +21,12 @@ pub struct Api<'a> {
 }
 
 impl<'a> Api<'a> {
+    pub fn new(g: &'a Gateway, token: &str) -> Api<'a> {
+        Api {
+            g,
+            token: token.to_owned(),
+        }
+    }
     pub fn req(&self, m: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
         self.g
             .client()
@@ -41,6 +47,33 @@ impl<'a> Api<'a> {
             .body(body.to_string())
             .send()
             .unwrap()
+    }
+    pub fn post(&self, path: &str, body: Value) -> reqwest::blocking::Response {
+        self.send(reqwest::Method::POST, path, body)
+    }
+    pub fn put(&self, path: &str, body: Value) -> reqwest::blocking::Response {
+        self.send(reqwest::Method::PUT, path, body)
+    }
+    pub fn delete(&self, path: &str) -> reqwest::blocking::Response {
+        self.req(reqwest::Method::DELETE, path).send().unwrap()
+    }
+    /// A GET that asks for XML (`Accept: application/xml`) and must answer it with a 200.
+    pub fn xml(&self, path: &str) -> String {
+        let r = self
+            .req(reqwest::Method::GET, path)
+            .header("Accept", "application/xml")
+            .send()
+            .unwrap();
+        xml_body(r, 200)
+    }
+    /// A server of flavor 1 from `img`, whose create must be accepted; its id.
+    pub fn server(&self, img: &str, name: &str) -> i64 {
+        let r = self.post(
+            "/compute/v2.0/servers",
+            json!({"server": {"name": name, "imageRef": img, "flavorRef": 1}}),
+        );
+        assert_eq!(r.status(), 202);
+        r.json::<Value>().unwrap()["server"]["id"].as_i64().unwrap()
     }
     pub fn action(&self, id: i64, body: Value) -> reqwest::blocking::Response {
         self.send(
@@ -69,6 +102,18 @@ impl<'a> Api<'a> {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// A compute-style fault `{"NAME": {"code": STATUS, "message": …}}` answered with `status`;
+/// its message.
+pub fn fault(r: reqwest::blocking::Response, status: u16, name: &str) -> String {
+    assert_eq!(r.status(), status);
+    let v: Value = r.json().unwrap();
+    assert_eq!(v[name]["code"], status, "{v}");
+    v[name]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} fault: {v}"))
+        .to_owned()
 }
 
 /// An active image with OS and users metadata, owned by the admin and public.

@@ -280,6 +280,50 @@ pub fn assert_well_formed(xml: &str) {
     }
 }
 
+/// The body of an XML response that must have answered `status`: its media type is XML and
+/// it is well-formed.
+pub fn xml_body(r: reqwest::blocking::Response, status: u16) -> String {
+    let url = r.url().to_string();
+    assert_eq!(r.status(), status, "{url}");
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/xml"),
+        "{url}"
+    );
+    let body = r.text().unwrap();
+    assert_well_formed(&body);
+    body
+}
+
+/// Attributes of every element named `tag` in `xml`, in document order.
+pub fn xml_elements(xml: &str, tag: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_str(xml);
+    let mut out = Vec::new();
+    loop {
+        match r.read_event().unwrap() {
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == tag.as_bytes() => {
+                out.push(
+                    e.attributes()
+                        .map(|a| {
+                            let a = a.unwrap();
+                            (
+                                String::from_utf8_lossy(a.key.as_ref()).into_owned(),
+                                a.unescape_value().unwrap().into_owned(),
+                            )
+                        })
+                        .collect(),
+                );
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Replaces what changes from run to run — the gateway's address, UUIDs, 32-hex ids, tokens,
 /// timestamps — with stable placeholders, for snapshots.
 pub fn stable(g: &Gateway, s: &str) -> String {
