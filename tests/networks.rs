@@ -804,6 +804,50 @@ fn the_neutron_view_shows_the_same_records() {
     );
 }
 
+/// Neutron creates take one resource at a time, and say which attribute is missing.
+#[test]
+fn neutron_creates_refuse_bulk_bodies_and_missing_attributes() {
+    let g = Gateway::start_with(fast());
+    let a = Api::new(&g, &g.user("alice", &[]));
+    for kind in ["network", "subnet", "port"] {
+        let r = a.post(
+            &format!("{NEUTRON}/{kind}s"),
+            json!({format!("{kind}s"): [{}]}),
+        );
+        let m = fault(r, 400, "badRequest");
+        assert_eq!(
+            m,
+            format!(
+                "bulk creation ({{\"{kind}s\": […]}}) is not supported: create one {kind} at a time"
+            )
+        );
+    }
+    for (kind, body, missing) in [
+        (
+            "subnets",
+            json!({"subnet": {"cidr": "10.0.0.0/24"}}),
+            "a subnet needs a \"network_id\"",
+        ),
+        (
+            "subnets",
+            json!({"subnet": {"network_id": "public"}}),
+            "a subnet needs a \"cidr\"",
+        ),
+        (
+            "ports",
+            json!({"port": {"device_id": "1"}}),
+            "a port needs a \"network_id\"",
+        ),
+    ] {
+        let m = fault(
+            a.post(&format!("{NEUTRON}/{kind}"), body),
+            400,
+            "badRequest",
+        );
+        assert_eq!(m, missing);
+    }
+}
+
 /// Networks, NICs and the id counters survive a restart; a network the stop caught PENDING
 /// (recorded, the backend's answer not yet) is asked for again at start.
 #[test]
