@@ -6,16 +6,7 @@
 mod common;
 
 use common::compute::{Api, fast, image};
-use common::kamaki::{Kamaki, Run, block};
-
-fn block_has(r: &Run, header: &str, want: &str) {
-    let b = block(r, header);
-    assert!(
-        b.iter().any(|l| l.trim() == want),
-        "no {want:?} under {header:?}: {b:#?}\n{}",
-        r.report()
-    );
-}
+use common::kamaki::{Kamaki, block, block_has};
 use common::{Gateway, Options};
 use serde_json::json;
 
