@@ -263,6 +263,68 @@ pub fn kill_vms(data_dir: &Path) {
     }
 }
 
+/// Prepares a Python client's command: `home` as its HOME and working dir, UTF-8 output,
+/// and none of the caller's `PYTHONPATH`, `PYTHONHOME` or `OS_*` settings.
+pub fn python_client_env(cmd: &mut Command, home: &Path) {
+    cmd.current_dir(home)
+        .env("HOME", home)
+        .env("PYTHONIOENCODING", "utf-8")
+        .env("LC_ALL", "C.UTF-8")
+        .env_remove("PYTHONPATH")
+        .env_remove("PYTHONHOME");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OS_") {
+            cmd.env_remove(k);
+        }
+    }
+}
+
+/// Runs `cmd` with nothing on stdin (a client would upload whatever a pipe holds) and its
+/// stdout and stderr collected, killing it after `limit`: the status (`None` when killed),
+/// stdout, stderr. `shown` names the command in a panic when it cannot start.
+pub fn output_bounded(
+    cmd: &mut Command,
+    shown: &str,
+    limit: Duration,
+) -> (Option<ExitStatus>, Vec<u8>, Vec<u8>) {
+    use std::io::Read;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let t_out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out.read_to_end(&mut b);
+        b
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err.read_to_end(&mut b);
+        b
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait for the client") {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status,
+        t_out.join().unwrap_or_default(),
+        t_err.join().unwrap_or_default(),
+    )
+}
+
 /// Replaces the gateway's real address in `s` so snapshots do not depend on the port.
 pub fn normalize(g: &Gateway, s: &str) -> String {
     s.replace(&g.url, "http://GATEWAY")
