@@ -10,16 +10,7 @@ mod common;
 use common::{Gateway, cli_last_line};
 use serde_json::{Value, json};
 
-use common::kamaki::{Kamaki, Run, block};
-
-fn block_has(r: &Run, header: &str, want: &str) {
-    let b = block(r, header);
-    assert!(
-        b.iter().any(|l| l.trim() == want),
-        "no {want:?} under {header:?}: {b:#?}\n{}",
-        r.report()
-    );
-}
+use common::kamaki::{Kamaki, block, block_has};
 
 /// A user in its own project; returns (token, project id).
 fn user(g: &Gateway, name: &str) -> (String, String) {

@@ -15,7 +15,7 @@
 mod common;
 
 use common::Gateway;
-use common::kamaki::{Kamaki, Run, block};
+use common::kamaki::{Kamaki, Run, block, block_has};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -85,15 +85,6 @@ impl<'a> Api<'a> {
     fn compute(&self, id: &str) -> Value {
         self.ok(&format!("/compute/v2.0/images/{id}"))["image"].clone()
     }
-}
-
-fn block_has(r: &Run, header: &str, want: &str) {
-    let b = block(r, header);
-    assert!(
-        b.iter().any(|l| l.trim() == want),
-        "no {want:?} under {header:?}: {b:#?}\n{}",
-        r.report()
-    );
 }
 
 fn all_output(r: &Run) -> String {

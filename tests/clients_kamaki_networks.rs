@@ -6,32 +6,18 @@
 mod common;
 
 use common::compute::{Api, fast, image};
-use common::kamaki::{Kamaki, Run, block};
-
-fn block_has(r: &Run, header: &str, want: &str) {
-    let b = block(r, header);
-    assert!(
-        b.iter().any(|l| l.trim() == want),
-        "no {want:?} under {header:?}: {b:#?}\n{}",
-        r.report()
-    );
-}
+use common::kamaki::{Kamaki, block, block_has};
 use common::{Gateway, Options};
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn gateway() -> Gateway {
     let opts: Options = fast();
     Gateway::start_with(opts)
 }
 
+/// A server that reached ACTIVE.
 fn server(api: &Api, img: &str) -> i64 {
-    let r = api.send(
-        reqwest::Method::POST,
-        "/compute/v2.0/servers",
-        json!({"server": {"name": "vm", "imageRef": img, "flavorRef": 1}}),
-    );
-    assert_eq!(r.status(), 202);
-    let id = r.json::<Value>().unwrap()["server"]["id"].as_i64().unwrap();
+    let id = api.server(img, "vm");
     api.wait_for(id, "ACTIVE");
     id
 }
@@ -40,10 +26,7 @@ fn server(api: &Api, img: &str) -> i64 {
 fn kamaki_network_commands() {
     let g = gateway();
     let img = image(&g);
-    let api = Api {
-        g: &g,
-        token: g.user("alice", &[]),
-    };
+    let api = Api::new(&g, &g.user("alice", &[]));
     let k = Kamaki::new(&g, &api.token);
     let s = server(&api, &img);
 

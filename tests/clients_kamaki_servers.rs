@@ -20,16 +20,7 @@ use serde_json::{Value, json};
 // ---------------------------------------------------------------------------------------
 // kamaki
 
-use common::kamaki::{Kamaki, Run, block};
-
-fn block_has(r: &Run, header: &str, want: &str) {
-    let b = block(r, header);
-    assert!(
-        b.iter().any(|l| l.trim() == want),
-        "no {want:?} under {header:?}: {b:#?}\n{}",
-        r.report()
-    );
-}
+use common::kamaki::{Kamaki, block, block_has};
 
 // ---------------------------------------------------------------------------------------
 // the gateway and its HTTP API

@@ -9,10 +9,9 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::Gateway;
 use serde_json::Value;
@@ -31,59 +30,18 @@ fn run_sdk_script(endpoint: &str, token: &str) -> Value {
     let work = tempfile::tempdir().expect("tempdir");
     let python = venv_bin().join("python");
     let mut cmd = Command::new(&python);
-    cmd.arg(&script)
-        .arg(endpoint)
-        .arg(token)
-        .arg(work.path())
-        .current_dir(work.path())
-        .env("HOME", work.path())
-        .env("PYTHONIOENCODING", "utf-8")
-        .env("LC_ALL", "C.UTF-8")
-        .env_remove("PYTHONPATH")
-        .env_remove("PYTHONHOME")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OS_") {
-            cmd.env_remove(k);
-        }
-    }
+    cmd.arg(&script).arg(endpoint).arg(token).arg(work.path());
+    common::python_client_env(&mut cmd, work.path());
     let shown = format!(
         "{} {} {endpoint} {token} {}",
         python.display(),
         script.display(),
         work.path().display()
     );
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait python") {
-            break Some(s);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = t_out.join().unwrap_or_default();
-    let stderr = t_err.join().unwrap_or_default();
+    let (status, stdout, stderr) =
+        common::output_bounded(&mut cmd, &shown, Duration::from_secs(180));
+    let stdout = String::from_utf8_lossy(&stdout);
+    let stderr = String::from_utf8_lossy(&stderr);
     let report = format!(
         "command: {shown}\nexit: {status:?}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
     );

@@ -13,14 +13,9 @@ use common::Gateway;
 use common::compute::{Api, fast, image};
 use serde_json::{Value, json};
 
+/// A server that reached ACTIVE.
 fn active_server(a: &Api, img: &str) -> i64 {
-    let r = a.send(
-        reqwest::Method::POST,
-        "/compute/v2.0/servers",
-        json!({"server": {"name": "vm", "imageRef": img, "flavorRef": 1}}),
-    );
-    assert_eq!(r.status(), 202);
-    let id = r.json::<Value>().unwrap()["server"]["id"].as_i64().unwrap();
+    let id = a.server(img, "vm");
     a.wait_for(id, "ACTIVE");
     id
 }
@@ -29,14 +24,8 @@ fn active_server(a: &Api, img: &str) -> i64 {
 fn the_simulated_backend_says_its_servers_have_no_screen() {
     let g = Gateway::start_with(fast());
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("alice", &[]),
-    };
-    let b = Api {
-        g: &g,
-        token: g.user("bob", &[]),
-    };
+    let a = Api::new(&g, &g.user("alice", &[]));
+    let b = Api::new(&g, &g.user("bob", &[]));
     let id = active_server(&a, &img);
     for kind in ["vnc", "vnc-ws"] {
         let r = a.action(id, json!({"console": {"type": kind}}));

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Gateway, Options, assert_well_formed, cli, cli_last_line, normalize};
+use common::{Gateway, Options, assert_well_formed, cli, cli_last_line, normalize, xml_body};
 use serde_json::{Value, json};
 
 fn json_of(r: reqwest::blocking::Response) -> Value {
@@ -48,16 +48,7 @@ fn token_is_required_and_checked() {
     assert_eq!(r.status(), 401);
     assert_fault(&json_of(r), "unauthorized", 401);
     // XML fault
-    let r = g.get("/compute/v2.0/flavors?xml", "nope");
-    assert_eq!(r.status(), 401);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/xml")
-    );
-    let body = r.text().unwrap();
-    assert_well_formed(&body);
+    let body = xml_body(g.get("/compute/v2.0/flavors?xml", "nope"), 401);
     assert!(
         body.contains("<unauthorized xmlns=\"http://docs.openstack.org/compute/api/v1.1\""),
         "{body}"

@@ -6,66 +6,21 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Gateway, Options, assert_well_formed};
+use common::compute::{Api, protected_gateway};
+use common::{Gateway, Options, assert_well_formed, xml_body};
 use serde_json::{Value, json};
 
 const PATCH_21: &str = "application/openstack-images-v2.1-json-patch";
 const PATCH_20: &str = "application/openstack-images-v2.0-json-patch";
 
-struct Api<'a> {
-    g: &'a Gateway,
-    token: String,
-}
-
-impl<'a> Api<'a> {
-    fn new(g: &'a Gateway, token: &str) -> Api<'a> {
-        Api {
-            g,
-            token: token.to_owned(),
-        }
-    }
-    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
-        self.g
-            .client()
-            .request(method, self.g.url(path))
-            .header("X-Auth-Token", &self.token)
-    }
-    fn get(&self, path: &str) -> reqwest::blocking::Response {
-        self.req(reqwest::Method::GET, path).send().unwrap()
-    }
-    fn json(&self, path: &str) -> Value {
-        let r = self.get(path);
-        assert_eq!(r.status(), 200, "GET {path}");
-        r.json().unwrap()
-    }
-    fn create(&self, body: Value) -> Value {
-        let r = self
-            .req(reqwest::Method::POST, "/image/v2/images")
-            .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
-            .unwrap();
-        let status = r.status();
-        let v: Value = r.json().unwrap();
-        assert_eq!(status, 201, "{v}");
-        v
-    }
-    fn upload(&self, id: &str, data: Vec<u8>) -> reqwest::blocking::Response {
-        self.req(reqwest::Method::PUT, &format!("/image/v2/images/{id}/file"))
-            .header("Content-Type", "application/octet-stream")
-            .body(data)
-            .send()
-            .unwrap()
-    }
+impl Api<'_> {
+    /// The Image API v2 PATCH, in either JSON-patch media type.
     fn patch(&self, id: &str, media: &str, ops: Value) -> reqwest::blocking::Response {
         self.req(reqwest::Method::PATCH, &format!("/image/v2/images/{id}"))
             .header("Content-Type", media)
             .body(ops.to_string())
             .send()
             .unwrap()
-    }
-    fn delete(&self, path: &str) -> reqwest::blocking::Response {
-        self.req(reqwest::Method::DELETE, path).send().unwrap()
     }
 }
 
@@ -104,7 +59,7 @@ fn create_upload_download_with_checksums() {
     let dir = tempfile::tempdir().unwrap();
     let g = Gateway::start_in(dir.path(), Options::default()).unwrap();
     let a = Api::new(&g, &g.admin_token());
-    let img = a.create(json!({"name": "cirros", "disk_format": "qcow2", "container_format": "bare", "tags": ["t1"], "os_distro": "cirros"}));
+    let img = a.create_image(json!({"name": "cirros", "disk_format": "qcow2", "container_format": "bare", "tags": ["t1"], "os_distro": "cirros"}));
     for k in [
         "id",
         "status",
@@ -208,7 +163,7 @@ fn create_upload_download_with_checksums() {
 fn json_patch_in_both_formats() {
     let g = Gateway::start();
     let a = Api::new(&g, &g.admin_token());
-    let id = id_of(&a.create(json!({"name": "p"})));
+    let id = id_of(&a.create_image(json!({"name": "p"})));
     let r = a.patch(
         &id,
         PATCH_21,
@@ -294,7 +249,7 @@ fn visibility_members_and_ownership() {
     let alice = Api::new(&g, &g.user("alice", &["--project", "proj-a"]));
     let bob = Api::new(&g, &g.user("bob", &["--project", "proj-b"]));
 
-    let private = id_of(&alice.create(json!({"name": "mine", "visibility": "private"})));
+    let private = id_of(&alice.create_image(json!({"name": "mine", "visibility": "private"})));
     assert_eq!(
         bob.get(&format!("/image/v2/images/{private}")).status(),
         404
@@ -304,14 +259,12 @@ fn visibility_members_and_ownership() {
         404
     );
     // Only admins publish.
-    let r = alice
-        .req(reqwest::Method::POST, "/image/v2/images")
-        .header("Content-Type", "application/json")
-        .body(json!({"name": "pub", "visibility": "public"}).to_string())
-        .send()
-        .unwrap();
+    let r = alice.post(
+        "/image/v2/images",
+        json!({"name": "pub", "visibility": "public"}),
+    );
     assert_eq!(r.status(), 403);
-    let public = id_of(&admin.create(json!({"name": "pub", "visibility": "public"})));
+    let public = id_of(&admin.create_image(json!({"name": "pub", "visibility": "public"})));
     assert_eq!(bob.get(&format!("/image/v2/images/{public}")).status(), 200);
     // Not bob's to change.
     let r = bob.patch(
@@ -320,48 +273,33 @@ fn visibility_members_and_ownership() {
         json!([{"op": "replace", "path": "/name", "value": "x"}]),
     );
     assert_eq!(r.status(), 403);
-    let community = id_of(&alice.create(json!({"name": "com", "visibility": "community"})));
+    let community = id_of(&alice.create_image(json!({"name": "com", "visibility": "community"})));
     assert_eq!(
         bob.get(&format!("/image/v2/images/{community}")).status(),
         200
     );
 
     // Sharing.
-    let shared = id_of(&alice.create(json!({"name": "shared-one", "visibility": "shared"})));
+    let shared = id_of(&alice.create_image(json!({"name": "shared-one", "visibility": "shared"})));
     assert_eq!(bob.get(&format!("/image/v2/images/{shared}")).status(), 404);
-    let r = alice
-        .req(
-            reqwest::Method::POST,
-            &format!("/image/v2/images/{shared}/members"),
-        )
-        .header("Content-Type", "application/json")
-        .body(json!({"member": "proj-b"}).to_string())
-        .send()
-        .unwrap();
+    let r = alice.post(
+        &format!("/image/v2/images/{shared}/members"),
+        json!({"member": "proj-b"}),
+    );
     assert_eq!(r.status(), 200);
     let m: Value = r.json().unwrap();
     assert_eq!(m["status"], "pending");
     assert_eq!(m["member_id"], "proj-b");
     // A second add is a conflict; members of a private image are refused.
-    let again = alice
-        .req(
-            reqwest::Method::POST,
-            &format!("/image/v2/images/{shared}/members"),
-        )
-        .header("Content-Type", "application/json")
-        .body(json!({"member": "proj-b"}).to_string())
-        .send()
-        .unwrap();
+    let again = alice.post(
+        &format!("/image/v2/images/{shared}/members"),
+        json!({"member": "proj-b"}),
+    );
     assert_eq!(again.status(), 409);
-    let r = alice
-        .req(
-            reqwest::Method::POST,
-            &format!("/image/v2/images/{private}/members"),
-        )
-        .header("Content-Type", "application/json")
-        .body(json!({"member": "proj-b"}).to_string())
-        .send()
-        .unwrap();
+    let r = alice.post(
+        &format!("/image/v2/images/{private}/members"),
+        json!({"member": "proj-b"}),
+    );
     assert_eq!(r.status(), 403);
 
     let names = |api: &Api, q: &str| -> Vec<String> {
@@ -378,14 +316,10 @@ fn visibility_members_and_ownership() {
     assert!(names(&bob, "?member_status=pending").contains(&"shared-one".to_owned()));
     // The owner cannot accept for bob; bob can.
     let set = |api: &Api, status: &str| {
-        api.req(
-            reqwest::Method::PUT,
+        api.put(
             &format!("/image/v2/images/{shared}/members/proj-b"),
+            json!({"status": status}),
         )
-        .header("Content-Type", "application/json")
-        .body(json!({"status": status}).to_string())
-        .send()
-        .unwrap()
     };
     assert_eq!(set(&alice, "accepted").status(), 403);
     let r = set(&bob, "accepted");
@@ -458,7 +392,7 @@ fn deactivate_and_reactivate() {
     let admin = Api::new(&g, &g.admin_token());
     let alice = Api::new(&g, &g.user("alice", &["--project", "proj-a"]));
     let id = id_of(
-        &alice.create(json!({"name": "d", "disk_format": "raw", "container_format": "bare"})),
+        &alice.create_image(json!({"name": "d", "disk_format": "raw", "container_format": "bare"})),
     );
     assert_eq!(alice.upload(&id, data(1000)).status(), 204);
     let act = |api: &Api, what: &str| {
@@ -490,7 +424,7 @@ fn deactivate_and_reactivate() {
         200
     );
     // Queued images can't be deactivated.
-    let q = id_of(&alice.create(json!({"name": "q"})));
+    let q = id_of(&alice.create_image(json!({"name": "q"})));
     let r = admin
         .req(
             reqwest::Method::POST,
@@ -510,7 +444,7 @@ fn listing_filters_sorting_and_pages() {
         .iter()
         .enumerate()
     {
-        let img = a.create(json!({"name": name, "tags": [if i % 2 == 0 { "even" } else { "odd" }], "flavour": format!("f{}", i % 2)}));
+        let img = a.create_image(json!({"name": name, "tags": [if i % 2 == 0 { "even" } else { "odd" }], "flavour": format!("f{}", i % 2)}));
         ids.push(id_of(&img));
         if i < 2 {
             assert_eq!(a.upload(&id_of(&img), data(100 * (i + 1))).status(), 204);
@@ -604,7 +538,7 @@ fn size_cap_quota_and_interrupted_uploads_keep_nothing() {
             .env("CYCLADES_IMAGE_QUOTA_BYTES", "8000"),
     );
     let a = Api::new(&g, &g.user("q", &["--project", "proj-q"]));
-    let id = id_of(&a.create(json!({"name": "big"})));
+    let id = id_of(&a.create_image(json!({"name": "big"})));
     // Over the size cap.
     let r = a.upload(&id, data(6000));
     assert_eq!(r.status(), 413);
@@ -616,7 +550,7 @@ fn size_cap_quota_and_interrupted_uploads_keep_nothing() {
     // Fits.
     assert_eq!(a.upload(&id, data(4000)).status(), 204);
     // The quota has 4000 bytes left: 4500 is refused, nothing kept.
-    let id2 = id_of(&a.create(json!({"name": "second"})));
+    let id2 = id_of(&a.create_image(json!({"name": "second"})));
     let r = a.upload(&id2, data(4500));
     assert_eq!(r.status(), 413);
     let body: Value = r.json().unwrap();
@@ -662,7 +596,7 @@ fn size_cap_quota_and_interrupted_uploads_keep_nothing() {
     }
     assert_eq!(a.upload(&id2, data(3000)).status(), 204);
     // A lying client: announced size differs from what arrives.
-    let id3 = id_of(&a.create(json!({"name": "third"})));
+    let id3 = id_of(&a.create_image(json!({"name": "third"})));
     let r = a
         .req(
             reqwest::Method::PUT,
@@ -684,7 +618,7 @@ fn size_cap_quota_and_interrupted_uploads_keep_nothing() {
 fn concurrent_uploads_to_one_image() {
     let g = Gateway::start();
     let a = Api::new(&g, &g.admin_token());
-    let id = id_of(&a.create(json!({"name": "race"})));
+    let id = id_of(&a.create_image(json!({"name": "race"})));
     let url = g.url(&format!("/image/v2/images/{id}/file"));
     let token = a.token.clone();
     let statuses: Vec<u16> = std::thread::scope(|s| {
@@ -723,23 +657,12 @@ fn concurrent_uploads_to_one_image() {
 
 #[test]
 fn property_protections_apply_everywhere() {
-    let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("property-protections-roles.conf");
-    std::fs::write(
-        &rules,
-        "[^x_billing_.*]\ncreate = admin\nread = admin\nupdate = admin\ndelete = admin\n\n\
-         [^os_.*]\ncreate = admin,member\nread = @\nupdate = admin,member\ndelete = admin\n\n\
-         [.*]\ncreate = @\nread = @\nupdate = @\ndelete = @\n",
-    )
-    .unwrap();
-    let g = Gateway::start_with(Options::default().env(
-        "CYCLADES_PROPERTY_PROTECTIONS_FILE",
-        rules.to_str().unwrap(),
-    ));
+    let (_rules, g) = protected_gateway();
     let admin = Api::new(&g, &g.admin_token());
     let member = Api::new(&g, &g.user("m", &["--project", "admin"]));
     // The admin sets a billing code; the member of the same project cannot read it.
-    let img = admin.create(json!({"name": "billed", "x_billing_code": "B-42", "os_type": "linux"}));
+    let img =
+        admin.create_image(json!({"name": "billed", "x_billing_code": "B-42", "os_type": "linux"}));
     let id = id_of(&img);
     assert_eq!(img["x_billing_code"], "B-42");
     let seen = member.json(&format!("/image/v2/images/{id}"));
@@ -756,12 +679,10 @@ fn property_protections_apply_everywhere() {
     let meta = member.json(&format!("/compute/v2.0/images/{id}/metadata"));
     assert!(meta["metadata"].get("x_billing_code").is_none(), "{meta}");
     // The member can't create one either, nor delete os_*.
-    let r = member
-        .req(reqwest::Method::POST, "/image/v2/images")
-        .header("Content-Type", "application/json")
-        .body(json!({"name": "n", "x_billing_code": "free"}).to_string())
-        .send()
-        .unwrap();
+    let r = member.post(
+        "/image/v2/images",
+        json!({"name": "n", "x_billing_code": "free"}),
+    );
     assert_eq!(r.status(), 403);
     let r = member.patch(&id, PATCH_21, json!([{"op": "remove", "path": "/os_type"}]));
     assert_eq!(r.status(), 403);
@@ -787,7 +708,7 @@ fn property_protections_apply_everywhere() {
 fn compute_view_of_the_same_images() {
     let g = Gateway::start();
     let a = Api::new(&g, &g.admin_token());
-    let img = a.create(
+    let img = a.create_image(
         json!({"name": "Ubuntu <12> & co", "os": "ubuntu", "users": "root", "min_ram": 256}),
     );
     let id = id_of(&img);
@@ -828,16 +749,7 @@ fn compute_view_of_the_same_images() {
         "/compute/v2.0/images/detail?xml".into(),
         format!("/compute/v2.0/images/{id}/metadata?xml"),
     ] {
-        let r = a.get(&path);
-        assert_eq!(r.status(), 200);
-        assert!(
-            r.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("application/xml")
-        );
-        let body = r.text().unwrap();
-        assert_well_formed(&body);
+        let body = xml_body(a.get(&path), 200);
         assert!(body.contains("<meta key=\"os\">ubuntu</meta>"), "{body}");
     }
     assert!(
@@ -848,29 +760,19 @@ fn compute_view_of_the_same_images() {
     );
 
     // Metadata: merge (201), item put (201), item get, delete (204) — visible in v2 at once.
-    let r = a
-        .req(
-            reqwest::Method::POST,
-            &format!("/compute/v2.0/images/{id}/metadata"),
-        )
-        .header("Content-Type", "application/json")
-        .body(json!({"metadata": {"os": "xubuntu", "gui": "xfce"}}).to_string())
-        .send()
-        .unwrap();
+    let r = a.post(
+        &format!("/compute/v2.0/images/{id}/metadata"),
+        json!({"metadata": {"os": "xubuntu", "gui": "xfce"}}),
+    );
     assert_eq!(r.status(), 201);
     assert_eq!(
         r.json::<Value>().unwrap()["metadata"],
         json!({"os": "xubuntu", "users": "root", "gui": "xfce"})
     );
-    let r = a
-        .req(
-            reqwest::Method::PUT,
-            &format!("/compute/v2.0/images/{id}/metadata/kernel"),
-        )
-        .header("Content-Type", "application/json")
-        .body(json!({"metadata": {"kernel": "3.2"}}).to_string())
-        .send()
-        .unwrap();
+    let r = a.put(
+        &format!("/compute/v2.0/images/{id}/metadata/kernel"),
+        json!({"metadata": {"kernel": "3.2"}}),
+    );
     assert_eq!(r.status(), 201);
     assert_eq!(
         a.json(&format!("/compute/v2.0/images/{id}/metadata/kernel")),
@@ -893,35 +795,20 @@ fn compute_view_of_the_same_images() {
         404
     );
     // Base attributes are not metadata; values must be strings; the key must match the URL.
-    let r = a
-        .req(
-            reqwest::Method::POST,
-            &format!("/compute/v2.0/images/{id}/metadata"),
-        )
-        .header("Content-Type", "application/json")
-        .body(json!({"metadata": {"name": "sneaky"}}).to_string())
-        .send()
-        .unwrap();
+    let r = a.post(
+        &format!("/compute/v2.0/images/{id}/metadata"),
+        json!({"metadata": {"name": "sneaky"}}),
+    );
     assert_eq!(r.status(), 403);
-    let r = a
-        .req(
-            reqwest::Method::POST,
-            &format!("/compute/v2.0/images/{id}/metadata"),
-        )
-        .header("Content-Type", "application/json")
-        .body(json!({"metadata": {"n": 5}}).to_string())
-        .send()
-        .unwrap();
+    let r = a.post(
+        &format!("/compute/v2.0/images/{id}/metadata"),
+        json!({"metadata": {"n": 5}}),
+    );
     assert_eq!(r.status(), 400);
-    let r = a
-        .req(
-            reqwest::Method::PUT,
-            &format!("/compute/v2.0/images/{id}/metadata/a"),
-        )
-        .header("Content-Type", "application/json")
-        .body(json!({"metadata": {"b": "x"}}).to_string())
-        .send()
-        .unwrap();
+    let r = a.put(
+        &format!("/compute/v2.0/images/{id}/metadata/a"),
+        json!({"metadata": {"b": "x"}}),
+    );
     assert_eq!(r.status(), 400);
 
     // changes-since on updated_at.
@@ -986,26 +873,14 @@ fn image_api_errors_and_schemas() {
     for s in ["images", "members", "member"] {
         assert_eq!(a.get(&format!("/image/v2/schemas/{s}")).status(), 200);
     }
-    let r = a
-        .req(reqwest::Method::POST, "/image/v2/images")
-        .header("Content-Type", "application/json")
-        .body(json!({"name": "x", "container_format": "shoebox"}).to_string())
-        .send()
-        .unwrap();
+    let r = a.post(
+        "/image/v2/images",
+        json!({"name": "x", "container_format": "shoebox"}),
+    );
     assert_eq!(r.status(), 400);
-    let r = a
-        .req(reqwest::Method::POST, "/image/v2/images")
-        .header("Content-Type", "application/json")
-        .body(json!({"name": "x", "custom": 5}).to_string())
-        .send()
-        .unwrap();
+    let r = a.post("/image/v2/images", json!({"name": "x", "custom": 5}));
     assert_eq!(r.status(), 400);
-    let r = a
-        .req(reqwest::Method::POST, "/image/v2/images")
-        .header("Content-Type", "application/json")
-        .body(json!({"name": "x", "status": "active"}).to_string())
-        .send()
-        .unwrap();
+    let r = a.post("/image/v2/images", json!({"name": "x", "status": "active"}));
     assert_eq!(r.status(), 403);
     assert_eq!(a.json("/image/v2/info/stores")["stores"][0]["id"], "local");
     assert!(a.json("/image/v2/info/import")["import-methods"].is_object());
@@ -1015,17 +890,12 @@ fn image_api_errors_and_schemas() {
 fn image_representations_snapshots() {
     let g = Gateway::start();
     let a = Api::new(&g, &g.admin_token());
-    let id = id_of(&a.create(json!({"name": "snap <&>", "disk_format": "qcow2", "container_format": "bare", "tags": ["b", "a"], "os": "debian", "users": "root"})));
+    let id = id_of(&a.create_image(json!({"name": "snap <&>", "disk_format": "qcow2", "container_format": "bare", "tags": ["b", "a"], "os": "debian", "users": "root"})));
     assert_eq!(a.upload(&id, data(4096)).status(), 204);
-    let r = a
-        .req(
-            reqwest::Method::POST,
-            &format!("/image/v2/images/{id}/members"),
-        )
-        .header("Content-Type", "application/json")
-        .body(json!({"member": "proj-x"}).to_string())
-        .send()
-        .unwrap();
+    let r = a.post(
+        &format!("/image/v2/images/{id}/members"),
+        json!({"member": "proj-x"}),
+    );
     let member: Value = serde_json::from_str(&common::stable(&g, &r.text().unwrap())).unwrap();
     insta::assert_json_snapshot!("image_member_json", member);
     for (path, name) in [
@@ -1096,7 +966,7 @@ fn a_full_disk_keeps_nothing_and_leaves_the_image_queued() {
     let disk = SmallDisk::mount(16);
     let g = Gateway::start_in(disk.dir.path(), Options::default()).unwrap();
     let a = Api::new(&g, &g.admin_token());
-    let id = id_of(&a.create(json!({"name": "too-big"})));
+    let id = id_of(&a.create_image(json!({"name": "too-big"})));
     // 32 MiB, chunked (no size announced), onto a 16 MiB disk.
     let body = reqwest::blocking::Body::new(std::io::Read::take(std::io::repeat(7), 32 << 20));
     let sent = a

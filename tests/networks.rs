@@ -7,19 +7,27 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use common::compute::{Api, fast, image};
-use common::{Gateway, assert_well_formed};
+use common::compute::{Api, fast, fault, image};
+use common::{Gateway, xml_body, xml_elements};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const NETS: &str = "/compute/v2.0/networks";
 
 fn create_net(api: &Api, body: Value) -> reqwest::blocking::Response {
-    api.send(Method::POST, NETS, body)
+    api.post(NETS, body)
 }
 
 fn net_action(api: &Api, net: &str, body: Value) -> reqwest::blocking::Response {
-    api.send(Method::POST, &format!("{NETS}/{net}/action"), body)
+    api.post(&format!("{NETS}/{net}/action"), body)
+}
+
+/// Connects server `s` to `net` (a NIC of its own), which must be accepted.
+fn connect(api: &Api, net: &str, s: i64) {
+    assert_eq!(
+        net_action(api, net, json!({"add": {"serverRef": s}})).status(),
+        202
+    );
 }
 
 /// A network that reached ACTIVE; returns its id.
@@ -47,16 +55,6 @@ fn wait_net(api: &Api, id: &str, want: &str) -> Value {
     }
 }
 
-fn server(api: &Api, img: &str, name: &str) -> i64 {
-    let r = api.send(
-        Method::POST,
-        "/compute/v2.0/servers",
-        json!({"server": {"name": name, "imageRef": img, "flavorRef": 1}}),
-    );
-    assert_eq!(r.status(), 202);
-    r.json::<Value>().unwrap()["server"]["id"].as_i64().unwrap()
-}
-
 fn attachments(api: &Api, id: i64) -> Vec<Value> {
     api.json(&format!("/compute/v2.0/servers/{id}"))["server"]["attachments"]
         .as_array()
@@ -64,20 +62,10 @@ fn attachments(api: &Api, id: i64) -> Vec<Value> {
         .clone()
 }
 
-fn fault(r: reqwest::blocking::Response, status: u16, name: &str) -> String {
-    assert_eq!(r.status(), status);
-    let v: Value = r.json().unwrap();
-    assert_eq!(v[name]["code"], status, "{v}");
-    v[name]["message"].as_str().unwrap().to_owned()
-}
-
 #[test]
 fn create_list_show_rename_delete() {
     let g = Gateway::start_with(fast());
-    let a = Api {
-        g: &g,
-        token: g.user("alice", &["--project", "proj-a"]),
-    };
+    let a = Api::new(&g, &g.user("alice", &["--project", "proj-a"]));
     let r = create_net(
         &a,
         json!({"network": {"name": "private <1>", "type": "MAC_FILTERED"}}),
@@ -112,8 +100,7 @@ fn create_list_show_rename_delete() {
     assert_eq!(nets[0]["status"], "ACTIVE");
     assert_eq!(nets[1]["cidr"], "192.168.1.0/24");
 
-    let r = a.send(
-        Method::PUT,
+    let r = a.put(
         &format!("{NETS}/{id}"),
         json!({"network": {"name": "renamed"}}),
     );
@@ -122,24 +109,14 @@ fn create_list_show_rename_delete() {
         a.json(&format!("{NETS}/{id}"))["network"]["name"],
         "renamed"
     );
-    let r = a.send(
-        Method::PUT,
-        &format!("{NETS}/{id}"),
-        json!({"network": {"name": ""}}),
-    );
+    let r = a.put(&format!("{NETS}/{id}"), json!({"network": {"name": ""}}));
     fault(r, 400, "badRequest");
 
-    let r = a
-        .req(Method::DELETE, &format!("{NETS}/{id}"))
-        .send()
-        .unwrap();
+    let r = a.delete(&format!("{NETS}/{id}"));
     assert_eq!(r.status(), 204);
     fault(a.get(&format!("{NETS}/{id}")), 404, "itemNotFound");
     assert_eq!(a.json(NETS)["networks"].as_array().unwrap().len(), 1);
-    let r = a
-        .req(Method::DELETE, &format!("{NETS}/{id}"))
-        .send()
-        .unwrap();
+    let r = a.delete(&format!("{NETS}/{id}"));
     fault(r, 404, "itemNotFound");
     // A new network never takes a deleted one's id.
     let again = active_net(&a, json!({"network": {"name": "n2", "type": "CUSTOM"}}));
@@ -149,10 +126,7 @@ fn create_list_show_rename_delete() {
 #[test]
 fn create_validation_public_and_quota() {
     let g = Gateway::start_with(fast().env("CYCLADES_NETWORK_QUOTA", "2"));
-    let a = Api {
-        g: &g,
-        token: g.user("alice", &[]),
-    };
+    let a = Api::new(&g, &g.user("alice", &[]));
     let bad = |body: Value, status: u16, name: &str| {
         let msg = fault(create_net(&a, body.clone()), status, name);
         assert!(!msg.is_empty(), "{body}");
@@ -240,32 +214,16 @@ fn create_validation_public_and_quota() {
 fn the_public_network_is_protected_and_others_are_private() {
     let g = Gateway::start_with(fast());
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("alice", &[]),
-    };
-    let b = Api {
-        g: &g,
-        token: g.user("bob", &[]),
-    };
-    let s = server(&a, &img, "s");
+    let a = Api::new(&g, &g.user("alice", &[]));
+    let b = Api::new(&g, &g.user("bob", &[]));
+    let s = a.server(&img, "s");
     let public = a.json(&format!("{NETS}/public"))["network"].clone();
     assert_eq!(public["public"], true);
     assert_eq!(public["cidr"], "10.128.0.0/16");
     assert_eq!(public["attachments"], json!([format!("nic-{s}-0")]));
-    let r = a.send(
-        Method::PUT,
-        &format!("{NETS}/public"),
-        json!({"network": {"name": "x"}}),
-    );
+    let r = a.put(&format!("{NETS}/public"), json!({"network": {"name": "x"}}));
     fault(r, 403, "forbidden");
-    fault(
-        a.req(Method::DELETE, &format!("{NETS}/public"))
-            .send()
-            .unwrap(),
-        403,
-        "forbidden",
-    );
+    fault(a.delete(&format!("{NETS}/public")), 403, "forbidden");
     fault(
         net_action(&a, "public", json!({"add": {"serverRef": s}})),
         403,
@@ -283,15 +241,11 @@ fn the_public_network_is_protected_and_others_are_private() {
     let path = format!("{NETS}/{net}");
     fault(b.get(&path), 404, "itemNotFound");
     fault(
-        b.send(Method::PUT, &path, json!({"network": {"name": "x"}})),
+        b.put(&path, json!({"network": {"name": "x"}})),
         404,
         "itemNotFound",
     );
-    fault(
-        b.req(Method::DELETE, &path).send().unwrap(),
-        404,
-        "itemNotFound",
-    );
+    fault(b.delete(&path), 404, "itemNotFound");
     fault(
         net_action(&b, &net, json!({"add": {"serverRef": s}})),
         404,
@@ -336,11 +290,8 @@ fn the_public_network_is_protected_and_others_are_private() {
 fn nics_connect_disconnect_and_release_addresses() {
     let g = Gateway::start_with(fast());
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("alice", &[]),
-    };
-    let s = server(&a, &img, "s");
+    let a = Api::new(&g, &g.user("alice", &[]));
+    let s = a.server(&img, "s");
     let net = active_net(
         &a,
         json!({"network": {"name": "lan", "type": "MAC_FILTERED", "cidr": "10.9.0.0/29",
@@ -348,10 +299,7 @@ fn nics_connect_disconnect_and_release_addresses() {
     );
     // Twice to the same network: two NICs (the seed's nic-43-1 / nic-43-2).
     for _ in 0..2 {
-        assert_eq!(
-            net_action(&a, &net, json!({"add": {"serverRef": s}})).status(),
-            202
-        );
+        connect(&a, &net, s);
     }
     assert_eq!(
         net_action(&a, &net, json!({"add": {"serverRef": s.to_string()}})).status(),
@@ -410,10 +358,7 @@ fn nics_connect_disconnect_and_release_addresses() {
     assert_eq!(by_net["network"]["attachments"], json!(nics[1..]));
 
     // In use: 421.
-    let r = a
-        .req(Method::DELETE, &format!("{NETS}/{net}"))
-        .send()
-        .unwrap();
+    let r = a.delete(&format!("{NETS}/{net}"));
     let m = fault(r, 421, "networkInUse");
     assert!(m.contains(&format!("nic-{s}-1")), "{m}");
 
@@ -424,23 +369,14 @@ fn nics_connect_disconnect_and_release_addresses() {
         json!({"remove": {"attachment": format!("nic-{s}-1")}}),
     );
     assert_eq!(r.status(), 202);
-    assert_eq!(
-        net_action(&a, &net, json!({"add": {"serverRef": s}})).status(),
-        202
-    );
+    connect(&a, &net, s);
     let nics = attachments(&a, s);
     let last = nics.last().unwrap();
     assert_eq!(last["id"], format!("nic-{s}-4"));
     assert_eq!(last["ipv4"], "10.9.0.2");
     // The /29 has 5 host addresses besides the gateway: 2 more, then a clear 413.
-    assert_eq!(
-        net_action(&a, &net, json!({"add": {"serverRef": s}})).status(),
-        202
-    );
-    assert_eq!(
-        net_action(&a, &net, json!({"add": {"serverRef": s}})).status(),
-        202
-    );
+    connect(&a, &net, s);
+    connect(&a, &net, s);
     let m = fault(
         net_action(&a, &net, json!({"add": {"serverRef": s}})),
         413,
@@ -464,15 +400,9 @@ fn nics_connect_disconnect_and_release_addresses() {
     assert!(ips["addresses"].get(&net).is_none(), "{ips}");
 
     // Deleting the server releases its NICs: the network can go.
-    assert_eq!(
-        net_action(&a, &net, json!({"add": {"serverRef": s}})).status(),
-        202
-    );
+    connect(&a, &net, s);
     a.wait_for(s, "ACTIVE");
-    let r = a
-        .req(Method::DELETE, &format!("/compute/v2.0/servers/{s}"))
-        .send()
-        .unwrap();
+    let r = a.delete(&format!("/compute/v2.0/servers/{s}"));
     assert_eq!(r.status(), 204);
     a.wait_for(s, "DELETED");
     assert_eq!(
@@ -483,12 +413,9 @@ fn nics_connect_disconnect_and_release_addresses() {
         a.json(&format!("{NETS}/public"))["network"]["attachments"],
         json!([])
     );
-    let r = a
-        .req(Method::DELETE, &format!("{NETS}/{net}"))
-        .send()
-        .unwrap();
+    let r = a.delete(&format!("{NETS}/{net}"));
     assert_eq!(r.status(), 204);
-    let s2 = server(&a, &img, "later");
+    let s2 = a.server(&img, "later");
     fault(
         net_action(&a, &net, json!({"add": {"serverRef": s2}})),
         404,
@@ -500,16 +427,10 @@ fn nics_connect_disconnect_and_release_addresses() {
 fn firewall_profile_shows_on_the_public_nic() {
     let g = Gateway::start_with(fast());
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("alice", &[]),
-    };
-    let s = server(&a, &img, "s");
+    let a = Api::new(&g, &g.user("alice", &[]));
+    let s = a.server(&img, "s");
     let net = active_net(&a, json!({"network": {"name": "lan", "type": "CUSTOM"}}));
-    assert_eq!(
-        net_action(&a, &net, json!({"add": {"serverRef": s}})).status(),
-        202
-    );
+    connect(&a, &net, s);
     a.wait_for(s, "ACTIVE");
     let r = a.action(
         s,
@@ -525,38 +446,14 @@ fn firewall_profile_shows_on_the_public_nic() {
 fn xml_views_carry_the_json_data() {
     let g = Gateway::start_with(fast());
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("alice", &[]),
-    };
-    let s = server(&a, &img, "s");
+    let a = Api::new(&g, &g.user("alice", &[]));
+    let s = a.server(&img, "s");
     let net = active_net(
         &a,
         json!({"network": {"name": "x&y", "type": "CUSTOM", "cidr": "10.1.0.0/24"}}),
     );
-    assert_eq!(
-        net_action(&a, &net, json!({"add": {"serverRef": s}})).status(),
-        202
-    );
-    let xml = |path: &str| {
-        let r = a
-            .req(Method::GET, path)
-            .header("Accept", "application/xml")
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 200, "{path}");
-        assert!(
-            r.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("application/xml"),
-            "{path}"
-        );
-        let t = r.text().unwrap();
-        assert_well_formed(&t);
-        t
-    };
-    let list = xml(NETS);
+    connect(&a, &net, s);
+    let list = a.xml(NETS);
     assert!(
         list.contains(r#"<network id="public" name="public"/>"#),
         "{list}"
@@ -565,13 +462,13 @@ fn xml_views_carry_the_json_data() {
         list.contains(&format!(r#"<network id="{net}" name="x&amp;y"/>"#)),
         "{list}"
     );
-    let detail = xml(&format!("{NETS}/detail"));
+    let detail = a.xml(&format!("{NETS}/detail"));
     assert!(detail.contains(r#"cidr="10.1.0.0/24""#), "{detail}");
     assert!(
         detail.contains(&format!(r#"<nic id="nic-{s}-1"/>"#)),
         "{detail}"
     );
-    let one = xml(&format!("{NETS}/{net}?format=xml"));
+    let one = a.xml(&format!("{NETS}/{net}?format=xml"));
     assert!(one.contains(r#"status="ACTIVE""#), "{one}");
     assert!(one.contains(r#"public="false""#), "{one}");
     // Create in XML, and its faults.
@@ -582,18 +479,14 @@ fn xml_views_carry_the_json_data() {
         .body(json!({"network": {"name": "z", "type": "CUSTOM"}}).to_string())
         .send()
         .unwrap();
-    assert_eq!(r.status(), 202);
-    let t = r.text().unwrap();
-    assert_well_formed(&t);
+    let t = xml_body(r, 202);
     assert!(t.contains(r#"status="PENDING""#), "{t}");
     let r = a
         .req(Method::DELETE, &format!("{NETS}/{net}"))
         .header("Accept", "application/xml")
         .send()
         .unwrap();
-    assert_eq!(r.status(), 421);
-    let t = r.text().unwrap();
-    assert_well_formed(&t);
+    let t = xml_body(r, 421);
     assert!(t.contains("<networkInUse"), "{t}");
 }
 
@@ -603,11 +496,8 @@ fn xml_views_carry_the_json_data() {
 fn fifty_parallel_connects_on_a_slash_28() {
     let g = Gateway::start_with(fast());
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("alice", &[]),
-    };
-    let servers: Vec<i64> = (0..5).map(|i| server(&a, &img, &format!("s{i}"))).collect();
+    let a = Api::new(&g, &g.user("alice", &[]));
+    let servers: Vec<i64> = (0..5).map(|i| a.server(&img, &format!("s{i}"))).collect();
     let net = active_net(
         &a,
         json!({"network": {"name": "small", "type": "MAC_FILTERED", "cidr": "10.7.0.0/28",
@@ -682,17 +572,10 @@ const NEUTRON: &str = "/network/v2.0";
 fn the_neutron_view_shows_the_same_records() {
     let g = Gateway::start_with(fast().env("CYCLADES_FLOATING_IP_QUOTA", "2"));
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("alice", &[]),
-    };
-    let b = Api {
-        g: &g,
-        token: g.user("bob", &[]),
-    };
-    let s = server(&a, &img, "s");
-    let r = a.send(
-        Method::POST,
+    let a = Api::new(&g, &g.user("alice", &[]));
+    let b = Api::new(&g, &g.user("bob", &[]));
+    let s = a.server(&img, "s");
+    let r = a.post(
         &format!("{NEUTRON}/networks"),
         json!({"network": {"type": "MAC_FILTERED", "admin_state_up": true, "name": "n1"}}),
     );
@@ -707,8 +590,7 @@ fn the_neutron_view_shows_the_same_records() {
         a.json(&format!("{NETS}/{id}"))["network"]["cidr"],
         Value::Null
     );
-    let r = a.send(
-        Method::POST,
+    let r = a.post(
         &format!("{NEUTRON}/subnets"),
         json!({"subnet": {"network_id": id, "cidr": "10.3.0.0/24", "ip_version": 4}}),
     );
@@ -720,14 +602,12 @@ fn the_neutron_view_shows_the_same_records() {
         sub["allocation_pools"],
         json!([{"start": "10.3.0.2", "end": "10.3.0.254"}])
     );
-    let r = a.send(
-        Method::POST,
+    let r = a.post(
         &format!("{NEUTRON}/subnets"),
         json!({"subnet": {"network_id": id, "cidr": "10.4.0.0/24"}}),
     );
     fault(r, 409, "conflict");
-    let r = a.send(
-        Method::POST,
+    let r = a.post(
         &format!("{NEUTRON}/subnets"),
         json!({"subnet": {"network_id": "public", "cidr": "10.4.0.0/24"}}),
     );
@@ -751,8 +631,7 @@ fn the_neutron_view_shows_the_same_records() {
     );
 
     // A port made here is a NIC there.
-    let r = a.send(
-        Method::POST,
+    let r = a.post(
         &format!("{NEUTRON}/ports"),
         json!({"port": {"network_id": id, "device_id": s.to_string(), "fixed_ips": [{"ip_address": "10.3.0.77"}]}}),
     );
@@ -777,40 +656,27 @@ fn the_neutron_view_shows_the_same_records() {
         json!([port["id"]])
     );
     // The same address twice is a 409; a NIC made there is a port here.
-    let r = a.send(
-        Method::POST,
+    let r = a.post(
         &format!("{NEUTRON}/ports"),
         json!({"port": {"network_id": id, "device_id": s, "fixed_ips": [{"ip_address": "10.3.0.77"}]}}),
     );
     fault(r, 409, "conflict");
-    assert_eq!(
-        net_action(&a, &id, json!({"add": {"serverRef": s}})).status(),
-        202
-    );
+    connect(&a, &id, s);
     // Port names: given at creation or changed later (kamaki's `port modify --name`).
     let path = format!("{NEUTRON}/ports/nic-{s}-1");
     assert_eq!(port["name"], "");
-    let r = a.send(
-        Method::PUT,
-        &path,
-        json!({"port": {"network_id": id, "name": "eth1"}}),
-    );
+    let r = a.put(&path, json!({"port": {"network_id": id, "name": "eth1"}}));
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().unwrap()["port"]["name"], "eth1");
     assert_eq!(a.json(&path)["port"]["name"], "eth1");
-    let r = a.send(
-        Method::PUT,
+    let r = a.put(
         &path,
         json!({"port": {"network_id": "public", "name": "x"}}),
     );
     fault(r, 400, "badRequest");
-    let r = a.send(
-        Method::PUT,
-        &path,
-        json!({"port": {"mac_address": "aa:00:00:00:00:99"}}),
-    );
+    let r = a.put(&path, json!({"port": {"mac_address": "aa:00:00:00:00:99"}}));
     fault(r, 400, "badRequest");
-    let r = b.send(Method::PUT, &path, json!({"port": {"name": "mine"}}));
+    let r = b.put(&path, json!({"port": {"name": "mine"}}));
     fault(r, 404, "itemNotFound");
     let ports = a.json(&format!("{NEUTRON}/ports"))["ports"].clone();
     let ids: Vec<&str> = ports
@@ -838,45 +704,30 @@ fn the_neutron_view_shows_the_same_records() {
         404,
         "itemNotFound",
     );
-    let r = b
-        .req(Method::DELETE, &format!("{NEUTRON}/ports/nic-{s}-1"))
-        .send()
-        .unwrap();
+    let r = b.delete(&format!("{NEUTRON}/ports/nic-{s}-1"));
     fault(r, 404, "itemNotFound");
-    let r = a
-        .req(Method::DELETE, &format!("{NEUTRON}/ports/nic-{s}-0"))
-        .send()
-        .unwrap();
+    let r = a.delete(&format!("{NEUTRON}/ports/nic-{s}-0"));
     fault(r, 403, "forbidden");
-    let r = a.send(
-        Method::POST,
+    let r = a.post(
         &format!("{NEUTRON}/ports"),
         json!({"port": {"network_id": "public", "device_id": s}}),
     );
     fault(r, 403, "forbidden");
-    let r = a.send(
-        Method::POST,
+    let r = a.post(
         &format!("{NEUTRON}/ports"),
         json!({"port": {"network_id": id}}),
     );
     fault(r, 400, "badRequest");
 
     // In use: kamaki (as Neutron) expects 409 here.
-    let r = a
-        .req(Method::DELETE, &format!("{NEUTRON}/networks/{id}"))
-        .send()
-        .unwrap();
+    let r = a.delete(&format!("{NEUTRON}/networks/{id}"));
     fault(r, 409, "conflict");
     for p in [1, 2] {
-        let r = a
-            .req(Method::DELETE, &format!("{NEUTRON}/ports/nic-{s}-{p}"))
-            .send()
-            .unwrap();
+        let r = a.delete(&format!("{NEUTRON}/ports/nic-{s}-{p}"));
         assert_eq!(r.status(), 204);
     }
     assert_eq!(attachments(&a, s).len(), 1);
-    let r = a.send(
-        Method::PUT,
+    let r = a.put(
         &format!("{NEUTRON}/networks/{id}"),
         json!({"network": {"name": "n2"}}),
     );
@@ -891,57 +742,42 @@ fn the_neutron_view_shows_the_same_records() {
         404,
         "itemNotFound",
     );
-    let r = a.send(
-        Method::POST,
+    let r = a.post(
         &format!("{NEUTRON}/networks"),
         json!({"network": {"shared": true}}),
     );
     fault(r, 403, "forbidden");
-    let r = a
-        .req(Method::DELETE, &format!("{NEUTRON}/networks/{id}"))
-        .send()
-        .unwrap();
+    let r = a.delete(&format!("{NEUTRON}/networks/{id}"));
     assert_eq!(r.status(), 204);
     fault(a.get(&format!("{NETS}/{id}")), 404, "itemNotFound");
 
     // Floating IPs come from the public range, and no NIC takes a held address.
-    let r = a.send(
-        Method::POST,
-        &format!("{NEUTRON}/floatingips"),
-        json!({"floatingip": {}}),
-    );
+    let r = a.post(&format!("{NEUTRON}/floatingips"), json!({"floatingip": {}}));
     assert_eq!(r.status(), 200);
     let f = r.json::<Value>().unwrap()["floatingip"].clone();
     assert_eq!(f["floating_network_id"], "public");
     assert_eq!(f["port_id"], Value::Null);
     let addr = f["floating_ip_address"].as_str().unwrap().to_owned();
     assert!(addr.starts_with("10.128."), "{addr}");
-    let r = a.send(
-        Method::POST,
+    let r = a.post(
         &format!("{NEUTRON}/floatingips"),
         json!({"floatingip": {"floating_network_id": "public", "floating_ip_address": addr}}),
     );
     fault(r, 409, "conflict");
-    let s2 = server(&a, &img, "s2");
+    let s2 = a.server(&img, "s2");
     let public_ip = attachments(&a, s2)[0]["ipv4"].as_str().unwrap().to_owned();
     assert_ne!(public_ip, addr);
-    let r = b.send(
-        Method::POST,
+    let r = b.post(
         &format!("{NEUTRON}/floatingips"),
         json!({"floatingip": {"floating_ip_address": public_ip}}),
     );
     fault(r, 409, "conflict");
-    let r = a.send(
-        Method::POST,
+    let r = a.post(
         &format!("{NEUTRON}/floatingips"),
         json!({"floatingip": {"floating_ip_address": "10.128.9.9"}}),
     );
     assert_eq!(r.status(), 200);
-    let r = a.send(
-        Method::POST,
-        &format!("{NEUTRON}/floatingips"),
-        json!({"floatingip": {}}),
-    );
+    let r = a.post(&format!("{NEUTRON}/floatingips"), json!({"floatingip": {}}));
     fault(r, 413, "overLimit");
     let list = a.json(&format!("{NEUTRON}/floatingips"))["floatingips"].clone();
     assert_eq!(list.as_array().unwrap().len(), 2);
@@ -959,16 +795,57 @@ fn the_neutron_view_shows_the_same_records() {
         a.json(&format!("{NEUTRON}/floatingips/{fid}"))["floatingip"],
         f
     );
-    let r = a
-        .req(Method::DELETE, &format!("{NEUTRON}/floatingips/{fid}"))
-        .send()
-        .unwrap();
+    let r = a.delete(&format!("{NEUTRON}/floatingips/{fid}"));
     assert_eq!(r.status(), 204);
     fault(
         a.get(&format!("{NEUTRON}/floatingips/{fid}")),
         404,
         "itemNotFound",
     );
+}
+
+/// Neutron creates take one resource at a time, and say which attribute is missing.
+#[test]
+fn neutron_creates_refuse_bulk_bodies_and_missing_attributes() {
+    let g = Gateway::start_with(fast());
+    let a = Api::new(&g, &g.user("alice", &[]));
+    for kind in ["network", "subnet", "port"] {
+        let r = a.post(
+            &format!("{NEUTRON}/{kind}s"),
+            json!({format!("{kind}s"): [{}]}),
+        );
+        let m = fault(r, 400, "badRequest");
+        assert_eq!(
+            m,
+            format!(
+                "bulk creation ({{\"{kind}s\": […]}}) is not supported: create one {kind} at a time"
+            )
+        );
+    }
+    for (kind, body, missing) in [
+        (
+            "subnets",
+            json!({"subnet": {"cidr": "10.0.0.0/24"}}),
+            "a subnet needs a \"network_id\"",
+        ),
+        (
+            "subnets",
+            json!({"subnet": {"network_id": "public"}}),
+            "a subnet needs a \"cidr\"",
+        ),
+        (
+            "ports",
+            json!({"port": {"device_id": "1"}}),
+            "a port needs a \"network_id\"",
+        ),
+    ] {
+        let m = fault(
+            a.post(&format!("{NEUTRON}/{kind}"), body),
+            400,
+            "badRequest",
+        );
+        assert_eq!(m, missing);
+    }
 }
 
 /// Networks, NICs and the id counters survive a restart; a network the stop caught PENDING
@@ -983,15 +860,12 @@ fn networks_survive_restarts() {
         g: &g,
         token: token.clone(),
     };
-    let s = server(&a, &img, "s");
+    let s = a.server(&img, "s");
     let net = active_net(
         &a,
         json!({"network": {"name": "lan", "type": "CUSTOM", "cidr": "10.2.0.0/24"}}),
     );
-    assert_eq!(
-        net_action(&a, &net, json!({"add": {"serverRef": s}})).status(),
-        202
-    );
+    connect(&a, &net, s);
     assert_eq!(
         net_action(
             &a,
@@ -1001,10 +875,7 @@ fn networks_survive_restarts() {
         .status(),
         202
     );
-    assert_eq!(
-        net_action(&a, &net, json!({"add": {"serverRef": s}})).status(),
-        202
-    );
+    connect(&a, &net, s);
     let before = attachments(&a, s);
     drop(a);
     drop(g);
@@ -1029,10 +900,7 @@ fn networks_survive_restarts() {
         json!([format!("nic-{s}-2")])
     );
     // Counters go on: no NIC id and no network id is handed out again.
-    assert_eq!(
-        net_action(&a, &net, json!({"add": {"serverRef": s}})).status(),
-        202
-    );
+    connect(&a, &net, s);
     let nics = attachments(&a, s);
     assert_eq!(nics.last().unwrap()["id"], format!("nic-{s}-3"));
     // No gateway: .1 went to nic-1, then (released) to nic-2; the next one is .2.
@@ -1051,22 +919,15 @@ fn networks_survive_restarts() {
 fn servers_created_on_networks() {
     let g = Gateway::start_with(fast());
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("alice", &[]),
-    };
-    let b = Api {
-        g: &g,
-        token: g.user("bob", &[]),
-    };
+    let a = Api::new(&g, &g.user("alice", &[]));
+    let b = Api::new(&g, &g.user("bob", &[]));
     let net = active_net(
         &a,
         json!({"network": {"name": "lan", "type": "CUSTOM", "cidr": "10.6.0.0/24", "gateway": "10.6.0.1"}}),
     );
     let bnet = active_net(&b, json!({"network": {"name": "bobs", "type": "CUSTOM"}}));
     let create = |networks: Value| {
-        a.send(
-            Method::POST,
+        a.post(
             "/compute/v2.0/servers",
             json!({"server": {"name": "s", "imageRef": img, "flavorRef": 1, "networks": networks}}),
         )
@@ -1140,21 +1001,11 @@ fn servers_created_on_networks() {
 fn floating_ips_attach_and_detach() {
     let g = Gateway::start_with(fast());
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("alice", &[]),
-    };
-    let b = Api {
-        g: &g,
-        token: g.user("bob", &[]),
-    };
-    let s = server(&a, &img, "s");
+    let a = Api::new(&g, &g.user("alice", &[]));
+    let b = Api::new(&g, &g.user("bob", &[]));
+    let s = a.server(&img, "s");
     let fip = |api: &Api| {
-        let r = api.send(
-            Method::POST,
-            &format!("{NEUTRON}/floatingips"),
-            json!({"floatingip": {}}),
-        );
+        let r = api.post(&format!("{NEUTRON}/floatingips"), json!({"floatingip": {}}));
         assert_eq!(r.status(), 200);
         r.json::<Value>().unwrap()["floatingip"].clone()
     };
@@ -1165,8 +1016,7 @@ fn floating_ips_attach_and_detach() {
     );
     let bf = fip(&b);
     let attach = |api: &Api, ip: &str| {
-        api.send(
-            Method::POST,
+        api.post(
             &format!("{NEUTRON}/ports"),
             json!({"port": {"network_id": "public", "device_id": s.to_string(), "fixed_ips": [{"ip_address": ip}]}}),
         )
@@ -1198,10 +1048,7 @@ fn floating_ips_attach_and_detach() {
     assert_eq!(ips["attachments"][1]["ipv4"], json!(addr));
     assert_eq!(ips["addresses"]["public"].as_array().unwrap().len(), 4);
     // In use: the address can't be released; the compute API still refuses public changes.
-    let r = a
-        .req(Method::DELETE, &format!("{NEUTRON}/floatingips/{fid}"))
-        .send()
-        .unwrap();
+    let r = a.delete(&format!("{NEUTRON}/floatingips/{fid}"));
     fault(r, 409, "conflict");
     fault(
         net_action(
@@ -1213,15 +1060,9 @@ fn floating_ips_attach_and_detach() {
         "forbidden",
     );
     // The server's own public NIC stays protected; the floating IP's port comes off.
-    let r = a
-        .req(Method::DELETE, &format!("{NEUTRON}/ports/nic-{s}-0"))
-        .send()
-        .unwrap();
+    let r = a.delete(&format!("{NEUTRON}/ports/nic-{s}-0"));
     fault(r, 403, "forbidden");
-    let r = a
-        .req(Method::DELETE, &format!("{NEUTRON}/ports/nic-{s}-1"))
-        .send()
-        .unwrap();
+    let r = a.delete(&format!("{NEUTRON}/ports/nic-{s}-1"));
     assert_eq!(r.status(), 204);
     assert_eq!(
         a.json(&format!("{NEUTRON}/floatingips/{fid}"))["floatingip"]["port_id"],
@@ -1231,47 +1072,14 @@ fn floating_ips_attach_and_detach() {
     // Attached again, then the server goes: the NIC is released, the address still held.
     assert_eq!(attach(&a, &addr).status(), 201);
     a.wait_for(s, "ACTIVE");
-    let r = a
-        .req(Method::DELETE, &format!("/compute/v2.0/servers/{s}"))
-        .send()
-        .unwrap();
+    let r = a.delete(&format!("/compute/v2.0/servers/{s}"));
     assert_eq!(r.status(), 204);
     a.wait_for(s, "DELETED");
     let f = a.json(&format!("{NEUTRON}/floatingips/{fid}"))["floatingip"].clone();
     assert_eq!(f["port_id"], Value::Null);
     assert_eq!(f["floating_ip_address"], json!(addr));
-    let r = a
-        .req(Method::DELETE, &format!("{NEUTRON}/floatingips/{fid}"))
-        .send()
-        .unwrap();
+    let r = a.delete(&format!("{NEUTRON}/floatingips/{fid}"));
     assert_eq!(r.status(), 204);
-}
-
-/// Attributes of every element named `tag` in `xml`, in document order.
-fn xml_elements(xml: &str, tag: &str) -> Vec<std::collections::BTreeMap<String, String>> {
-    use quick_xml::events::Event;
-    let mut r = quick_xml::Reader::from_str(xml);
-    let mut out = Vec::new();
-    loop {
-        match r.read_event().unwrap() {
-            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == tag.as_bytes() => {
-                out.push(
-                    e.attributes()
-                        .map(|a| {
-                            let a = a.unwrap();
-                            (
-                                String::from_utf8_lossy(a.key.as_ref()).into_owned(),
-                                a.unescape_value().unwrap().into_owned(),
-                            )
-                        })
-                        .collect(),
-                );
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    out
 }
 
 /// Every attribute of the JSON detail view is in the XML one, with the same value (nulls as
@@ -1280,27 +1088,18 @@ fn xml_elements(xml: &str, tag: &str) -> Vec<std::collections::BTreeMap<String, 
 fn xml_detail_matches_json_detail() {
     let g = Gateway::start_with(fast());
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("alice", &[]),
-    };
-    let s = server(&a, &img, "s");
+    let a = Api::new(&g, &g.user("alice", &[]));
+    let s = a.server(&img, "s");
     let net = active_net(
         &a,
         json!({"network": {"name": "a \"quoted\" <name>", "type": "CUSTOM", "cidr": "10.1.0.0/24",
             "gateway": "10.1.0.1", "cidr6": "2001:db8:1::/64", "dhcp": false}}),
     );
     for _ in 0..2 {
-        assert_eq!(
-            net_action(&a, &net, json!({"add": {"serverRef": s}})).status(),
-            202
-        );
+        connect(&a, &net, s);
     }
     let json = a.json(&format!("{NETS}/detail"));
-    let r = a.get(&format!("{NETS}/detail?xml"));
-    assert_eq!(r.status(), 200);
-    let xml = r.text().unwrap();
-    assert_well_formed(&xml);
+    let xml = xml_body(a.get(&format!("{NETS}/detail?xml")), 200);
     let elements = xml_elements(&xml, "network");
     let nets = json["networks"].as_array().unwrap();
     assert_eq!(elements.len(), nets.len());

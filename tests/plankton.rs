@@ -7,59 +7,21 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use common::{Gateway, Options};
+use common::Gateway;
+use common::compute::{Api, protected_gateway};
 use reqwest::Method;
-use reqwest::blocking::{RequestBuilder, Response};
+use reqwest::blocking::Response;
 use serde_json::{Value, json};
 
 const V1: &str = "/image/v1.0";
 
-struct Api<'a> {
-    g: &'a Gateway,
-    token: String,
-}
-
-impl<'a> Api<'a> {
-    fn new(g: &'a Gateway, token: &str) -> Api<'a> {
-        Api {
-            g,
-            token: token.to_owned(),
-        }
-    }
-    fn req(&self, method: Method, path: &str) -> RequestBuilder {
-        self.g
-            .client()
-            .request(method, self.g.url(path))
-            .header("X-Auth-Token", &self.token)
-    }
-    fn json(&self, path: &str) -> Value {
-        let r = self.req(Method::GET, path).send().unwrap();
-        let status = r.status();
-        let text = r.text().unwrap();
-        assert_eq!(status, 200, "GET {path}: {text}");
-        serde_json::from_str(&text).unwrap()
-    }
-    /// An image made through the Image API v2.
+/// Plankton's requests, and images made through the Image API v2 to look at through it.
+impl Api<'_> {
     fn v2_create(&self, body: Value) -> String {
-        let r = self
-            .req(Method::POST, "/image/v2/images")
-            .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
-            .unwrap();
-        let status = r.status();
-        let v: Value = r.json().unwrap();
-        assert_eq!(status, 201, "{v}");
-        v["id"].as_str().unwrap().to_owned()
+        self.create_image(body)["id"].as_str().unwrap().to_owned()
     }
     fn v2_upload(&self, id: &str, data: &[u8]) {
-        let r = self
-            .req(Method::PUT, &format!("/image/v2/images/{id}/file"))
-            .header("Content-Type", "application/octet-stream")
-            .body(data.to_vec())
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 204);
+        assert_eq!(self.upload(id, data.to_vec()).status(), 204);
     }
     fn head(&self, id: &str) -> Response {
         self.req(Method::HEAD, &format!("{V1}/images/{id}"))
@@ -72,7 +34,8 @@ impl<'a> Api<'a> {
         assert_eq!(r.status(), 200, "HEAD {id}");
         decoded_meta(&r)
     }
-    fn put(&self, id: &str, headers: &[(&str, &str)]) -> Response {
+    /// `PUT /images/{id}` with the `x-image-meta-*` headers kamaki sends.
+    fn put_meta(&self, id: &str, headers: &[(&str, &str)]) -> Response {
         let mut b = self
             .req(Method::PUT, &format!("{V1}/images/{id}"))
             .header("Content-Length", "0");
@@ -292,7 +255,7 @@ fn metadata_headers_are_encoded_never_dropped() {
     assert!(r.bytes().unwrap().is_empty(), "HEAD has no body");
 
     // Headers in are URL-decoded the same way (kamaki quotes the name and properties).
-    let r = alice.put(
+    let r = alice.put_meta(
         &id,
         &[
             ("X-Image-Meta-Name", "Caf%C3%A9%0Aau%20lait"),
@@ -525,7 +488,7 @@ fn register_locations_and_server_owned_values_are_refused() {
     alice.v2_upload(&id, b"abc");
     let (meta, _) = alice.meta(&id);
     // Repeating server-owned values is fine (clients echo HEAD back); changing them is not.
-    let r = alice.put(
+    let r = alice.put_meta(
         &id,
         &[
             ("X-Image-Meta-Status", "active"),
@@ -540,7 +503,7 @@ fn register_locations_and_server_owned_values_are_refused() {
         ("X-Image-Meta-Size", "4"),
         ("X-Image-Meta-Id", "other"),
     ] {
-        assert_eq!(fault(alice.put(&id, &[(h, v)])).1, "forbidden", "{h}");
+        assert_eq!(fault(alice.put_meta(&id, &[(h, v)])).1, "forbidden", "{h}");
     }
 }
 
@@ -554,7 +517,7 @@ fn updates_map_one_to_one_to_the_v2_record() {
         "a": "1", "b": "2", "kept": "k"}));
 
     // Name, formats, minimums, and a property set.
-    let r = alice.put(
+    let r = alice.put_meta(
         &id,
         &[
             ("X-Image-Meta-Name", "renamed"),
@@ -584,7 +547,7 @@ fn updates_map_one_to_one_to_the_v2_record() {
     // A PUT that names properties replaces them (kamaki re-sends all it keeps).
     assert_eq!(
         alice
-            .put(
+            .put_meta(
                 &id,
                 &[
                     ("X-Image-Meta-Property-a", "one"),
@@ -599,7 +562,9 @@ fn updates_map_one_to_one_to_the_v2_record() {
     assert_eq!(v2["kept"], "k");
     // One that names none keeps them.
     assert_eq!(
-        alice.put(&id, &[("X-Image-Meta-Name", "again")]).status(),
+        alice
+            .put_meta(&id, &[("X-Image-Meta-Name", "again")])
+            .status(),
         200
     );
     let meta = alice.json(&format!("/compute/v2.0/images/{id}/metadata"));
@@ -630,12 +595,12 @@ fn updates_map_one_to_one_to_the_v2_record() {
 
     // Visibility: is-public is v2's public; only admins publish; False makes it shared.
     assert_eq!(
-        fault(alice.put(&id, &[("X-Image-Meta-Is-Public", "True")])).1,
+        fault(alice.put_meta(&id, &[("X-Image-Meta-Is-Public", "True")])).1,
         "forbidden"
     );
     assert_eq!(
         admin
-            .put(&id, &[("X-Image-Meta-Is-Public", "True")])
+            .put_meta(&id, &[("X-Image-Meta-Is-Public", "True")])
             .status(),
         200
     );
@@ -645,10 +610,13 @@ fn updates_map_one_to_one_to_the_v2_record() {
     );
     assert_eq!(bob.meta(&id).0["is-public"], "True");
     assert!(ids(&bob.json(&format!("{V1}/images/"))).contains(&id));
-    assert_eq!(fault(bob.put(&id, &[("X-Image-Meta-Name", "mine")])).0, 403);
+    assert_eq!(
+        fault(bob.put_meta(&id, &[("X-Image-Meta-Name", "mine")])).0,
+        403
+    );
     assert_eq!(
         admin
-            .put(&id, &[("X-Image-Meta-Is-Public", "False")])
+            .put_meta(&id, &[("X-Image-Meta-Is-Public", "False")])
             .status(),
         200
     );
@@ -659,14 +627,14 @@ fn updates_map_one_to_one_to_the_v2_record() {
     assert_eq!(bob.head(&id).status(), 404);
     // Owner: admins only.
     assert_eq!(
-        fault(alice.put(&id, &[("X-Image-Meta-Owner", "proj-b")])).0,
+        fault(alice.put_meta(&id, &[("X-Image-Meta-Owner", "proj-b")])).0,
         403
     );
 
     // Protected images can't be deleted, through any view.
     assert_eq!(
         alice
-            .put(&id, &[("X-Image-Meta-Protected", "True")])
+            .put_meta(&id, &[("X-Image-Meta-Protected", "True")])
             .status(),
         200
     );
@@ -683,7 +651,7 @@ fn updates_map_one_to_one_to_the_v2_record() {
     assert!(msg.contains("protected"), "{msg}");
     assert_eq!(
         alice
-            .put(&id, &[("X-Image-Meta-Protected", "False")])
+            .put_meta(&id, &[("X-Image-Meta-Protected", "False")])
             .status(),
         200
     );
@@ -714,19 +682,7 @@ fn updates_map_one_to_one_to_the_v2_record() {
 
 #[test]
 fn property_protections_apply_here_too() {
-    let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("property-protections-roles.conf");
-    std::fs::write(
-        &rules,
-        "[^x_billing_.*]\ncreate = admin\nread = admin\nupdate = admin\ndelete = admin\n\n\
-         [^os_.*]\ncreate = admin,member\nread = @\nupdate = admin,member\ndelete = admin\n\n\
-         [.*]\ncreate = @\nread = @\nupdate = @\ndelete = @\n",
-    )
-    .unwrap();
-    let g = Gateway::start_with(Options::default().env(
-        "CYCLADES_PROPERTY_PROTECTIONS_FILE",
-        rules.to_str().unwrap(),
-    ));
+    let (_rules, g) = protected_gateway();
     let admin = Api::new(&g, &g.admin_token());
     let member = Api::new(&g, &g.user("m", &["--project", "admin"]));
     let id = admin.v2_create(json!({"name": "billed", "x_billing_code": "B-42",
@@ -739,7 +695,7 @@ fn property_protections_apply_here_too() {
     assert!(detail[0]["properties"].get("x_billing_code").is_none());
     assert_eq!(admin.meta(&id).1["x_billing_code"], "B-42");
     // Re-sending what it read (kamaki's modify) keeps the property it could not see.
-    let r = member.put(
+    let r = member.put_meta(
         &id,
         &[
             ("X-Image-Meta-Property-os-type", "linux"),
@@ -751,10 +707,10 @@ fn property_protections_apply_here_too() {
     assert_eq!(v2["x_billing_code"], "B-42");
     assert_eq!(v2["free"], "changed");
     // Dropping os_type needs delete (admin only); setting a billing code needs create.
-    let (status, _, msg) = fault(member.put(&id, &[("X-Image-Meta-Property-free", "f")]));
+    let (status, _, msg) = fault(member.put_meta(&id, &[("X-Image-Meta-Property-free", "f")]));
     assert_eq!(status, 403, "{msg}");
     assert!(msg.contains("os_type"), "{msg}");
-    let r = member.put(
+    let r = member.put_meta(
         &id,
         &[
             ("X-Image-Meta-Property-os-type", "linux"),

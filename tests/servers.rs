@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Gateway, assert_well_formed};
+use common::{Gateway, xml_body, xml_elements};
 use serde_json::{Value, json};
 
 use common::compute::{Api, fast, image};
@@ -17,10 +17,7 @@ fn create(api: &Api, body: Value) -> reqwest::blocking::Response {
 fn create_build_and_lifecycle() {
     let g = Gateway::start_with(fast());
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("alice", &["--project", "proj-a"]),
-    };
+    let a = Api::new(&g, &g.user("alice", &["--project", "proj-a"]));
     let r = create(
         &a,
         json!({"server": {"name": "web <1>", "imageRef": img, "flavorRef": 1, "metadata": {"role": "web"}}}),
@@ -130,13 +127,7 @@ fn create_build_and_lifecycle() {
 
     // Delete: 204, then DELETED for the polling window, out of plain lists, in changes-since.
     let before = chrono::Utc::now() - chrono::Duration::seconds(2);
-    let r = a
-        .req(
-            reqwest::Method::DELETE,
-            &format!("/compute/v2.0/servers/{id}"),
-        )
-        .send()
-        .unwrap();
+    let r = a.delete(&format!("/compute/v2.0/servers/{id}"));
     assert_eq!(r.status(), 204);
     let v = a.wait_for(id, "DELETED");
     assert!(
@@ -157,10 +148,7 @@ fn create_build_and_lifecycle() {
 fn create_validates_everything() {
     let g = Gateway::start_with(fast().env("CYCLADES_SERVER_QUOTA", "2"));
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("bob", &["--project", "proj-b"]),
-    };
+    let a = Api::new(&g, &g.user("bob", &["--project", "proj-b"]));
     let ok = |extra: Value| {
         let mut s = json!({"name": "x", "imageRef": img, "flavorRef": 1});
         for (k, v) in extra.as_object().unwrap() {
@@ -218,10 +206,7 @@ fn create_validates_everything() {
     check(ok(json!({"metadata": meta})), 413, "overLimit");
     check(ok(json!({"metadata": {"k": 5}})), 400, "badRequest");
     // A queued image can't boot.
-    let admin = Api {
-        g: &g,
-        token: g.admin_token(),
-    };
+    let admin = Api::new(&g, &g.admin_token());
     let r = admin.send(
         reqwest::Method::POST,
         "/image/v2/images",
@@ -257,14 +242,8 @@ fn base64_of(b: &[u8]) -> String {
 fn metadata_ownership_and_representations() {
     let g = Gateway::start_with(fast());
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("carol", &["--project", "proj-c"]),
-    };
-    let other = Api {
-        g: &g,
-        token: g.user("dave", &["--project", "proj-d"]),
-    };
+    let a = Api::new(&g, &g.user("carol", &["--project", "proj-c"]));
+    let other = Api::new(&g, &g.user("dave", &["--project", "proj-d"]));
     let r = create(
         &a,
         json!({"server": {"name": "meta", "imageRef": img, "flavorRef": 1}}),
@@ -304,20 +283,8 @@ fn metadata_ownership_and_representations() {
         r.json::<Value>().unwrap()["metadata"],
         json!({"only": "this"})
     );
-    assert_eq!(
-        a.req(reqwest::Method::DELETE, &format!("{path}/only"))
-            .send()
-            .unwrap()
-            .status(),
-        204
-    );
-    assert_eq!(
-        a.req(reqwest::Method::DELETE, &format!("{path}/only"))
-            .send()
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(a.delete(&format!("{path}/only")).status(), 204);
+    assert_eq!(a.delete(&format!("{path}/only")).status(), 404);
     assert_eq!(a.get(&format!("{path}/only")).status(), 404);
 
     // Someone else's server is a 404 everywhere, and never listed.
@@ -333,12 +300,7 @@ fn metadata_ownership_and_representations() {
     assert_eq!(other.action(id, json!({"shutdown": {}})).status(), 404);
     assert_eq!(
         other
-            .req(
-                reqwest::Method::DELETE,
-                &format!("/compute/v2.0/servers/{id}")
-            )
-            .send()
-            .unwrap()
+            .delete(&format!("/compute/v2.0/servers/{id}"))
             .status(),
         404
     );
@@ -371,16 +333,7 @@ fn metadata_ownership_and_representations() {
         format!("/compute/v2.0/servers/{id}/metadata?xml"),
         format!("/compute/v2.0/servers/{id}/diagnostics?xml"),
     ] {
-        let r = a.get(&p);
-        assert_eq!(r.status(), 200, "{p}");
-        assert!(
-            r.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("application/xml")
-        );
-        let body = r.text().unwrap();
-        assert_well_formed(&body);
+        let body = xml_body(a.get(&p), 200);
         if p.contains("detail") || p.ends_with(&format!("{id}?xml")) {
             assert!(
                 body.contains(&format!("id=\"{id}\"")) && body.contains("status=\"ACTIVE\""),
@@ -469,14 +422,6 @@ fn metadata_ownership_and_representations() {
     );
 }
 
-fn mk(a: &Api, img: &str, name: &str) -> i64 {
-    let r = create(
-        a,
-        json!({"server": {"name": name, "imageRef": img, "flavorRef": 1}}),
-    );
-    r.json::<Value>().unwrap()["server"]["id"].as_i64().unwrap()
-}
-
 #[test]
 fn servers_survive_restarts_consistently() {
     let dir = tempfile::tempdir().unwrap();
@@ -487,7 +432,7 @@ fn servers_survive_restarts_consistently() {
         g: &g,
         token: token.clone(),
     };
-    let (running, stopped) = (mk(&a, &img, "running"), mk(&a, &img, "stopped"));
+    let (running, stopped) = (a.server(&img, "running"), a.server(&img, "stopped"));
     a.wait_for(running, "ACTIVE");
     a.wait_for(stopped, "ACTIVE");
     assert_eq!(a.action(stopped, json!({"shutdown": {}})).status(), 202);
@@ -507,7 +452,7 @@ fn servers_survive_restarts_consistently() {
     assert_eq!(a.action(stopped, json!({"start": {}})).status(), 202);
     a.wait_for(stopped, "ACTIVE");
     // kill -9 in the middle of a build and of a reboot.
-    let building = mk(&a, &img, "building");
+    let building = a.server(&img, "building");
     assert_eq!(
         a.action(running, json!({"reboot": {"type": "SOFT"}}))
             .status(),
@@ -535,43 +480,11 @@ fn servers_survive_restarts_consistently() {
     // A failed build can only be deleted.
     assert_eq!(a.action(building, json!({"start": {}})).status(), 409);
     assert_eq!(
-        a.req(
-            reqwest::Method::DELETE,
-            &format!("/compute/v2.0/servers/{building}")
-        )
-        .send()
-        .unwrap()
-        .status(),
+        a.delete(&format!("/compute/v2.0/servers/{building}"))
+            .status(),
         204
     );
     a.wait_for(building, "DELETED");
-}
-
-/// Attributes of every element named `tag` in `xml`, in document order.
-fn xml_elements(xml: &str, tag: &str) -> Vec<std::collections::BTreeMap<String, String>> {
-    use quick_xml::events::Event;
-    let mut r = quick_xml::Reader::from_str(xml);
-    let mut out = Vec::new();
-    loop {
-        match r.read_event().unwrap() {
-            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == tag.as_bytes() => {
-                out.push(
-                    e.attributes()
-                        .map(|a| {
-                            let a = a.unwrap();
-                            (
-                                String::from_utf8_lossy(a.key.as_ref()).into_owned(),
-                                a.unescape_value().unwrap().into_owned(),
-                            )
-                        })
-                        .collect(),
-                );
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    out
 }
 
 /// Text of every `<meta key="…">` in `xml`.
@@ -605,10 +518,7 @@ fn xml_meta(xml: &str) -> std::collections::BTreeMap<String, String> {
 fn xml_carries_the_same_data_as_json() {
     let g = Gateway::start_with(fast());
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("xena", &["--project", "proj-x"]),
-    };
+    let a = Api::new(&g, &g.user("xena", &["--project", "proj-x"]));
     let r = create(
         &a,
         json!({"server": {"name": "x <&> ü", "imageRef": img, "flavorRef": 2, "metadata": {"k<1>": "v&\"2\""}}}),
@@ -709,19 +619,13 @@ fn reassign_and_demo_failures() {
     // The operator arms one failed build for a demo.
     let g = Gateway::start_with(fast().env("CYCLADES_SIMULATED_FAIL", "[\"build\"]"));
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("fred", &["--project", "proj-f"]),
-    };
-    let admin = Api {
-        g: &g,
-        token: g.admin_token(),
-    };
-    let failed = mk(&a, &img, "fails");
+    let a = Api::new(&g, &g.user("fred", &["--project", "proj-f"]));
+    let admin = Api::new(&g, &g.admin_token());
+    let failed = a.server(&img, "fails");
     let v = a.wait_for(failed, "ERROR");
     let diags = v["server"]["diagnostics"].as_array().unwrap();
     assert!(diags.iter().any(|d| d["level"] == "ERROR"), "{v}");
-    let ok = mk(&a, &img, "works");
+    let ok = a.server(&img, "works");
     a.wait_for(ok, "ACTIVE");
 
     // reassign: a user only to its own project; an administrator to any existing one.
@@ -739,7 +643,7 @@ fn reassign_and_demo_failures() {
     );
     // The admin can't see fred's server (servers belong to users), so fred asks; an admin's
     // own server moves to another existing project.
-    let mine = mk(&admin, &img, "admin-box");
+    let mine = admin.server(&img, "admin-box");
     assert_eq!(
         admin
             .action(mine, json!({"reassign": {"project": "proj-g"}}))

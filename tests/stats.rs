@@ -5,9 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::compute::{Api, image};
-use common::{Gateway, Options, assert_well_formed};
-use serde_json::{Value, json};
+use common::compute::{Api, fault, image};
+use common::{Gateway, Options, assert_well_formed, xml_body};
+use serde_json::Value;
 
 /// The seed's four, then the disk's two (a cyclades extension), with their files.
 const GRAPHS: [(&str, &str); 6] = [
@@ -25,20 +25,10 @@ fn fast() -> Options {
 
 /// What these tests ask of the compute API beyond the shared client.
 trait StatsApi {
-    fn server(&self, img: &str, name: &str) -> i64;
     fn stats(&self, id: i64) -> Value;
 }
 
 impl StatsApi for Api<'_> {
-    fn server(&self, img: &str, name: &str) -> i64 {
-        let r = self.send(
-            reqwest::Method::POST,
-            "/compute/v2.0/servers",
-            json!({"server": {"name": name, "imageRef": img, "flavorRef": 1}}),
-        );
-        assert_eq!(r.status(), 202);
-        r.json::<Value>().unwrap()["server"]["id"].as_i64().unwrap()
-    }
     fn stats(&self, id: i64) -> Value {
         self.json(&format!("/compute/v2.0/servers/{id}/stats"))["stats"].clone()
     }
@@ -62,15 +52,6 @@ fn graph(g: &Gateway, url: &str) -> String {
     body
 }
 
-fn fault(r: reqwest::blocking::Response, status: u16, name: &str) -> String {
-    assert_eq!(r.status(), status);
-    let v: Value = r.json().unwrap();
-    v[name]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {name} fault: {v}"))
-        .to_owned()
-}
-
 /// `url` with its `sig` replaced by `sig`.
 fn with_sig(url: &str, sig: &str) -> String {
     let (head, _) = url.split_once("&sig=").expect("a signed URL");
@@ -81,10 +62,7 @@ fn with_sig(url: &str, sig: &str) -> String {
 fn stats_json_xml_and_signed_graphs() {
     let g = Gateway::start_with(fast());
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("alice", &["--project", "proj-a"]),
-    };
+    let a = Api::new(&g, &g.user("alice", &["--project", "proj-a"]));
     let id = a.server(&img, "web");
 
     // While it builds there are no samples yet: the graphs still draw, and say so.
@@ -113,16 +91,7 @@ fn stats_json_xml_and_signed_graphs() {
     }
 
     // XML: the seed's <stats …/> in the compute namespace, with the same data.
-    let r = a.get(&format!("/compute/v2.0/servers/{id}/stats?xml"));
-    assert_eq!(r.status(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/xml")
-    );
-    let xml = r.text().unwrap();
-    assert_well_formed(&xml);
+    let xml = xml_body(a.get(&format!("/compute/v2.0/servers/{id}/stats?xml")), 200);
     let root = xml_root(&xml);
     assert_eq!(root.0, "stats");
     let attr = |k: &str| {
@@ -316,14 +285,8 @@ fn xml_root(xml: &str) -> (String, Vec<(String, String)>) {
 fn ownership_suspension_and_deletion() {
     let g = Gateway::start_with(fast());
     let img = image(&g);
-    let a = Api {
-        g: &g,
-        token: g.user("alice", &["--project", "proj-a"]),
-    };
-    let b = Api {
-        g: &g,
-        token: g.user("bob", &["--project", "proj-b"]),
-    };
+    let a = Api::new(&g, &g.user("alice", &["--project", "proj-a"]));
+    let b = Api::new(&g, &g.user("bob", &["--project", "proj-b"]));
     let id = a.server(&img, "web");
     a.wait_for(id, "ACTIVE");
 

@@ -18,11 +18,7 @@ root="$(cd "$here/../.." && pwd)"
 venv="${CONSOLE_VENV:-$root/.venv-console}"
 web="$root/web"
 stamp="$venv/.console-setup-stamp"
-
-die() {
-    echo "tests/clients/console_setup.sh: error: $*" >&2
-    exit 1
-}
+. "$here/lib.sh" "tests/clients/console_setup.sh"
 
 installed() {
     [[ -f "$stamp" && "$(cat "$stamp")" == "$STAMP_TAG" && -x "$venv/bin/vncdo" ]] &&
@@ -37,22 +33,8 @@ if installed; then
 fi
 
 mkdir -p "$(dirname "$venv")"
-exec 9>"$venv.lock"
-flock 9
-if installed; then
-    exit 0
-fi
-
-log="$(mktemp "${TMPDIR:-/tmp}/console-setup.XXXXXX")"
-trap 'rm -f "$log"' EXIT
-run() {
-    local what="$1"
-    shift
-    if ! "$@" >"$log" 2>&1; then
-        cat "$log" >&2
-        die "$what failed: $*"
-    fi
-}
+lock_or_done "$venv.lock"
+start_log console-setup
 
 as_root() {
     if [[ "$(id -u)" == 0 ]]; then
@@ -99,14 +81,8 @@ fi
 [[ -f "$web/node_modules/@novnc/novnc/core/rfb.js" ]] || die "npm did not install @novnc/novnc"
 
 # vncdotool in its own venv.
-py3="${PYTHON3:-$(command -v python3 2>/dev/null || true)}"
-[[ -n "$py3" && -x "$py3" ]] || die "python3 not found (set PYTHON3): it is needed for the venv"
-rm -f "$stamp"
-if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import pip' >/dev/null 2>&1; then
-    rm -rf "$venv"
-    run "creating the venv $venv with $py3" "$py3" -m venv "$venv"
-fi
-pip=("$venv/bin/python" -m pip --disable-pip-version-check --no-input -q)
+find_python3
+python3_venv
 run "installing ${PIP_PINS[*]} into $venv" "${pip[@]}" install "${PIP_PINS[@]}"
 [[ -x "$venv/bin/vncdo" ]] || die "vncdotool was installed but $venv/bin/vncdo is missing"
 run "running the installed vncdo" "$venv/bin/vncdo" --help

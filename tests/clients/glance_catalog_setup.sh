@@ -18,11 +18,7 @@ root="$(cd "$here/../.." && pwd)"
 venv="${GLANCE_CATALOG_VENV:-$root/.venv-glance-catalog}"
 stamp="$venv/.glance-catalog-stamp"
 catalog="$venv/etc/glance/metadefs"
-
-die() {
-    echo "tests/clients/glance_catalog_setup.sh: error: $*" >&2
-    exit 1
-}
+. "$here/lib.sh" "tests/clients/glance_catalog_setup.sh"
 
 installed() {
     [[ -f "$stamp" && "$(cat "$stamp")" == "$STAMP_TAG" ]] &&
@@ -36,34 +32,12 @@ fi
 # Several test binaries may run this at once: one installs, the others wait and find the stamp.
 if command -v flock >/dev/null 2>&1; then
     mkdir -p "$(dirname "$venv")"
-    exec 9>"$venv.lock"
-    flock 9
-    if installed; then
-        exit 0
-    fi
+    lock_or_done "$venv.lock"
 fi
 
-log="$(mktemp "${TMPDIR:-/tmp}/glance-catalog-setup.XXXXXX")"
-trap 'rm -f "$log"' EXIT
-run() {
-    local what="$1"
-    shift
-    if ! "$@" >"$log" 2>&1; then
-        cat "$log" >&2
-        die "$what failed: $*"
-    fi
-}
-
-py3="${PYTHON3:-$(command -v python3 2>/dev/null || true)}"
-[[ -n "$py3" && -x "$py3" ]] || die "python3 not found (set PYTHON3): it is needed for the venv"
-
-rm -f "$stamp"
-if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import pip' >/dev/null 2>&1; then
-    rm -rf "$venv"
-    run "creating the venv $venv with $py3" "$py3" -m venv "$venv"
-fi
-
-pip=("$venv/bin/python" -m pip --disable-pip-version-check --no-input -q)
+start_log glance-catalog-setup
+find_python3
+python3_venv
 run "installing $PIN (no dependencies) into $venv" "${pip[@]}" install --no-deps "$PIN"
 
 compgen -G "$catalog/*.json" >/dev/null ||

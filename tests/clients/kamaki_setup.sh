@@ -21,11 +21,7 @@ root="$(cd "$here/../.." && pwd)"
 venv="${KAMAKI_VENV:-$root/.venv-kamaki}"
 tools="$root/.venv-tools"
 stamp="$venv/.kamaki-setup-stamp"
-
-die() {
-    echo "kamaki_setup.sh: error: $*" >&2
-    exit 1
-}
+. "$here/lib.sh" "kamaki_setup.sh"
 
 installed() {
     [[ -f "$stamp" && "$(cat "$stamp")" == "$STAMP_TAG" && -x "$venv/bin/kamaki" ]] &&
@@ -40,24 +36,10 @@ fi
 # wait for it and then find the stamp.
 if command -v flock >/dev/null 2>&1; then
     mkdir -p "$(dirname "$venv")"
-    exec 9>"$venv.lock"
-    flock 9
-    if installed; then
-        exit 0
-    fi
+    lock_or_done "$venv.lock"
 fi
 
-log="$(mktemp "${TMPDIR:-/tmp}/kamaki-setup.XXXXXX")"
-trap 'rm -f "$log"' EXIT
-# Runs a step with its output captured; shows the output only when the step fails.
-run() {
-    local what="$1"
-    shift
-    if ! "$@" >"$log" 2>&1; then
-        cat "$log" >&2
-        die "$what failed: $*"
-    fi
-}
+start_log kamaki-setup
 
 is_py27() {
     [[ -n "$1" && -x "$1" ]] &&

@@ -11,10 +11,8 @@
 # root (apt-get); exits non-zero with a message on stderr when anything cannot be installed.
 set -euo pipefail
 
-die() {
-    echo "tests/clients/qemu_setup.sh: error: $*" >&2
-    exit 1
-}
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/lib.sh" "tests/clients/qemu_setup.sh"
 
 # curl too: guest/build.sh registers the tiny guest through the Image API with it.
 installed() {
@@ -31,24 +29,8 @@ fi
 [[ "$(id -u)" == 0 ]] || die "qemu-system-x86_64 is missing and installing it needs root (apt-get)"
 command -v apt-get >/dev/null 2>&1 || die "qemu-system-x86_64 is missing and apt-get is not available"
 
-lock=/var/lock/cyclades-qemu-setup.lock
-exec 9>"$lock"
-flock 9
-if installed; then
-    exit 0
-fi
-
-log="$(mktemp "${TMPDIR:-/tmp}/qemu-setup.XXXXXX")"
-trap 'rm -f "$log"' EXIT
-# Runs a step with its output captured; shows the output only when the step fails.
-run() {
-    local what="$1"
-    shift
-    if ! "$@" >"$log" 2>&1; then
-        cat "$log" >&2
-        die "$what failed: $*"
-    fi
-}
+lock_or_done /var/lock/cyclades-qemu-setup.lock
+start_log qemu-setup
 
 sources=/etc/apt/sources.list.d/bookworm-backports.sources
 if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then

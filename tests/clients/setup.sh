@@ -16,11 +16,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 venv="${CLIENTS_VENV:-$root/.venv-clients}"
 stamp="$venv/.clients-setup-stamp"
-
-die() {
-    echo "tests/clients/setup.sh: error: $*" >&2
-    exit 1
-}
+. "$here/lib.sh" "tests/clients/setup.sh"
 
 installed() {
     [[ -f "$stamp" && "$(cat "$stamp")" == "$STAMP_TAG" && -x "$venv/bin/glance" ]] &&
@@ -35,39 +31,18 @@ fi
 # find the stamp.
 if command -v flock >/dev/null 2>&1; then
     mkdir -p "$(dirname "$venv")"
-    exec 9>"$venv.lock"
-    flock 9
-    if installed; then
-        exit 0
-    fi
+    lock_or_done "$venv.lock"
 fi
 
-log="$(mktemp "${TMPDIR:-/tmp}/clients-setup.XXXXXX")"
+start_log clients-setup
 check_home="$(mktemp -d "${TMPDIR:-/tmp}/clients-home.XXXXXX")"
 trap 'rm -f "$log"; rm -rf "$check_home"' EXIT
-# Runs a step with its output captured; shows the output only when the step fails.
-run() {
-    local what="$1"
-    shift
-    if ! "$@" >"$log" 2>&1; then
-        cat "$log" >&2
-        die "$what failed: $*"
-    fi
-}
 
-py3="${PYTHON3:-$(command -v python3 2>/dev/null || true)}"
-[[ -n "$py3" && -x "$py3" ]] || die "python3 not found (set PYTHON3): it is needed for the venv"
+find_python3
 "$py3" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 9) else 1)' ||
     die "$py3 is older than Python 3.9, which ${PINS[*]} need"
 
-# A half-made venv from an interrupted run is reused when its python works, rebuilt otherwise.
-rm -f "$stamp"
-if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import pip' >/dev/null 2>&1; then
-    rm -rf "$venv"
-    run "creating the venv $venv with $py3" "$py3" -m venv "$venv"
-fi
-
-pip=("$venv/bin/python" -m pip --disable-pip-version-check --no-input -q)
+python3_venv
 run "installing ${PINS[*]} into $venv" "${pip[@]}" install "${PINS[@]}"
 
 [[ -x "$venv/bin/glance" ]] || die "python-glanceclient was installed but $venv/bin/glance is missing"

@@ -3,10 +3,9 @@
 //! output parsed. Shared by the Image API and metadefs client tests.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use super::Gateway;
 
@@ -154,56 +153,16 @@ impl Glance {
         let mut cmd = Command::new(&self.bin);
         cmd.arg(format!("--os-image-url={}", self.url))
             .arg(format!("--os-auth-token={token}"))
-            .args(args)
-            .current_dir(self.home.path())
-            .env("HOME", self.home.path())
-            .env("PYTHONIOENCODING", "utf-8")
-            .env("LC_ALL", "C.UTF-8")
-            .env_remove("PYTHONPATH")
-            .env_remove("PYTHONHOME")
-            // No image data on stdin: glanceclient would upload whatever a pipe holds.
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("OS_") {
-                cmd.env_remove(k);
-            }
-        }
+            .args(args);
+        super::python_client_env(&mut cmd, self.home.path());
         let shown = format!(
             "glance --os-image-url={} --os-auth-token={token} {}",
             self.url,
             args.join(" ")
         );
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
-        let mut out = child.stdout.take().expect("stdout");
-        let mut err = child.stderr.take().expect("stderr");
-        let t_out = std::thread::spawn(move || {
-            let mut b = Vec::new();
-            let _ = out.read_to_end(&mut b);
-            b
-        });
-        let t_err = std::thread::spawn(move || {
-            let mut b = Vec::new();
-            let _ = err.read_to_end(&mut b);
-            b
-        });
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("wait glance") {
-                break Some(s);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let stdout_bytes = t_out.join().unwrap_or_default();
-        let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
+        let (status, stdout_bytes, stderr) =
+            super::output_bounded(&mut cmd, &shown, Duration::from_secs(120));
+        let stderr = String::from_utf8_lossy(&stderr).into_owned();
         let run = Run {
             cmd: shown,
             code: status.and_then(|s| s.code()),

@@ -163,3 +163,13 @@ pub fn block<'a>(r: &'a Run, header: &str) -> Vec<&'a str> {
         .copied()
         .collect()
 }
+
+/// Asserts that the block under `header` has the line `want` (trimmed).
+pub fn block_has(r: &Run, header: &str, want: &str) {
+    let b = block(r, header);
+    assert!(
+        b.iter().any(|l| l.trim() == want),
+        "no {want:?} under {header:?}: {b:#?}\n{}",
+        r.report()
+    );
+}

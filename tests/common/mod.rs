@@ -263,6 +263,68 @@ pub fn kill_vms(data_dir: &Path) {
     }
 }
 
+/// Prepares a Python client's command: `home` as its HOME and working dir, UTF-8 output,
+/// and none of the caller's `PYTHONPATH`, `PYTHONHOME` or `OS_*` settings.
+pub fn python_client_env(cmd: &mut Command, home: &Path) {
+    cmd.current_dir(home)
+        .env("HOME", home)
+        .env("PYTHONIOENCODING", "utf-8")
+        .env("LC_ALL", "C.UTF-8")
+        .env_remove("PYTHONPATH")
+        .env_remove("PYTHONHOME");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OS_") {
+            cmd.env_remove(k);
+        }
+    }
+}
+
+/// Runs `cmd` with nothing on stdin (a client would upload whatever a pipe holds) and its
+/// stdout and stderr collected, killing it after `limit`: the status (`None` when killed),
+/// stdout, stderr. `shown` names the command in a panic when it cannot start.
+pub fn output_bounded(
+    cmd: &mut Command,
+    shown: &str,
+    limit: Duration,
+) -> (Option<ExitStatus>, Vec<u8>, Vec<u8>) {
+    use std::io::Read;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let t_out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out.read_to_end(&mut b);
+        b
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err.read_to_end(&mut b);
+        b
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait for the client") {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status,
+        t_out.join().unwrap_or_default(),
+        t_err.join().unwrap_or_default(),
+    )
+}
+
 /// Replaces the gateway's real address in `s` so snapshots do not depend on the port.
 pub fn normalize(g: &Gateway, s: &str) -> String {
     s.replace(&g.url, "http://GATEWAY")
@@ -278,6 +340,50 @@ pub fn assert_well_formed(xml: &str) {
             Err(e) => panic!("malformed XML ({e}): {xml}"),
         }
     }
+}
+
+/// The body of an XML response that must have answered `status`: its media type is XML and
+/// it is well-formed.
+pub fn xml_body(r: reqwest::blocking::Response, status: u16) -> String {
+    let url = r.url().to_string();
+    assert_eq!(r.status(), status, "{url}");
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/xml"),
+        "{url}"
+    );
+    let body = r.text().unwrap();
+    assert_well_formed(&body);
+    body
+}
+
+/// Attributes of every element named `tag` in `xml`, in document order.
+pub fn xml_elements(xml: &str, tag: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_str(xml);
+    let mut out = Vec::new();
+    loop {
+        match r.read_event().unwrap() {
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == tag.as_bytes() => {
+                out.push(
+                    e.attributes()
+                        .map(|a| {
+                            let a = a.unwrap();
+                            (
+                                String::from_utf8_lossy(a.key.as_ref()).into_owned(),
+                                a.unescape_value().unwrap().into_owned(),
+                            )
+                        })
+                        .collect(),
+                );
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Replaces what changes from run to run — the gateway's address, UUIDs, 32-hex ids, tokens,

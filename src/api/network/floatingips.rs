@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::resource;
 use crate::api::compute::networks::{object, opt_string, visible_network};
 use crate::domain::identity::Identity;
 use crate::domain::time;
@@ -22,7 +23,6 @@ use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::body::JsonBody;
 use crate::http::fault::{ApiError, ApiResult};
-use crate::http::negotiate::json_response;
 use crate::http::routes::Routes;
 use crate::store::networks::FloatingIp;
 
@@ -61,7 +61,7 @@ async fn owned(state: &AppState, who: &Identity, raw: &str) -> ApiResult<Floatin
 async fn list(State(state): State<AppState>, Caller(who): Caller) -> ApiResult<Response> {
     let ips = state.store.list_floating_ips(&who.user.id).await?;
     let list: Vec<Value> = ips.iter().map(view).collect();
-    Ok(json_response(StatusCode::OK, &json!({"floatingips": list})))
+    resource(StatusCode::OK, "floatingips", list)
 }
 
 /// `POST /floatingips` — 200 (kamaki checks for 200, not Neutron's 201) with the reserved
@@ -105,10 +105,7 @@ async fn create(
             state.config.floating_ip_quota,
         )
         .await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"floatingip": view(&f)}),
-    ))
+    resource(StatusCode::OK, "floatingip", view(&f))
 }
 
 /// `GET /floatingips/{id}` — 200.
@@ -118,10 +115,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let f = owned(&state, &who, &id).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"floatingip": view(&f)}),
-    ))
+    resource(StatusCode::OK, "floatingip", view(&f))
 }
 
 /// `DELETE /floatingips/{id}` — 204: the address is free again.

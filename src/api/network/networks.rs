@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::{one_to_create, required, resource};
 use crate::api::compute::networks::{
     create_network, delete_network, invalid, object, opt_bool, opt_string, own_network,
     visible_network,
@@ -25,7 +26,6 @@ use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::body::JsonBody;
 use crate::http::fault::{ApiError, ApiResult, Fault};
-use crate::http::negotiate::json_response;
 use crate::http::routes::Routes;
 use crate::store::networks::{Network, RangeChange};
 
@@ -128,7 +128,7 @@ fn subnet_view(n: &Network, version: u8) -> Option<Value> {
 async fn list(State(state): State<AppState>, Caller(who): Caller) -> ApiResult<Response> {
     let nets = state.store.list_networks(&who.user.id).await?;
     let list: Vec<Value> = nets.iter().map(network_view).collect();
-    Ok(json_response(StatusCode::OK, &json!({"networks": list})))
+    resource(StatusCode::OK, "networks", list)
 }
 
 /// `POST /networks` — 201 with the new network, which has no subnet yet (a Neutron network
@@ -139,12 +139,7 @@ async fn create(
     Caller(who): Caller,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Response> {
-    if body.contains_key("networks") {
-        return Err(ApiError::bad_request(
-            "bulk creation ({\"networks\": […]}) is not supported: create one network at a time",
-        ));
-    }
-    let m = object(body, "network")?;
+    let m = one_to_create(body, "network")?;
     if let Some(p) = opt_string(&m, "project")?
         && p != who.user.project.id
     {
@@ -165,10 +160,7 @@ async fn create(
     };
     let v = validate(req, false).map_err(invalid)?;
     let n = create_network(&state, &who, v).await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &json!({"network": network_view(&n)}),
-    ))
+    resource(StatusCode::CREATED, "network", network_view(&n))
 }
 
 /// `GET /networks/{id}` — 200.
@@ -178,10 +170,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let n = visible_network(&state, &who, &id).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"network": network_view(&n)}),
-    ))
+    resource(StatusCode::OK, "network", network_view(&n))
 }
 
 /// `PUT /networks/{id}` `{"network": {"name"}}` — 200 with the network.
@@ -206,10 +195,7 @@ async fn update(
         state.store.rename_network(&n.id, name).await?;
     }
     let n = visible_network(&state, &who, &id).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"network": network_view(&n)}),
-    ))
+    resource(StatusCode::OK, "network", network_view(&n))
 }
 
 /// `DELETE /networks/{id}` — 204. kamaki (as Neutron) takes a network in use as a 409, not
@@ -234,7 +220,7 @@ async fn subnets(State(state): State<AppState>, Caller(who): Caller) -> ApiResul
         .flat_map(|n| [subnet_view(n, 4), subnet_view(n, 6)])
         .flatten()
         .collect();
-    Ok(json_response(StatusCode::OK, &json!({"subnets": list})))
+    resource(StatusCode::OK, "subnets", list)
 }
 
 /// `GET /subnets/{id}` — 200.
@@ -249,7 +235,7 @@ async fn subnet(
         .await
         .map_err(|_| missing())?;
     let v = subnet_view(&n, version).ok_or_else(missing)?;
-    Ok(json_response(StatusCode::OK, &json!({"subnet": v})))
+    resource(StatusCode::OK, "subnet", v)
 }
 
 /// `POST /subnets` `{"subnet": {"network_id", "cidr", "ip_version"?, "gateway_ip"?,
@@ -261,16 +247,9 @@ async fn create_subnet(
     Caller(who): Caller,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Response> {
-    if body.contains_key("subnets") {
-        return Err(ApiError::bad_request(
-            "bulk creation ({\"subnets\": […]}) is not supported: create one subnet at a time",
-        ));
-    }
-    let m = object(body, "subnet")?;
-    let net_id = opt_string(&m, "network_id")?
-        .ok_or_else(|| ApiError::bad_request("a subnet needs a \"network_id\""))?;
-    let cidr = opt_string(&m, "cidr")?
-        .ok_or_else(|| ApiError::bad_request("a subnet needs a \"cidr\""))?;
+    let m = one_to_create(body, "subnet")?;
+    let net_id = required(&m, "network_id", "a subnet")?;
+    let cidr = required(&m, "cidr", "a subnet")?;
     if m.contains_key("allocation_pools") {
         return Err(ApiError::bad_request(
             "allocation_pools cannot be chosen: a subnet's pool is its whole range less the gateway",
@@ -316,5 +295,5 @@ async fn create_subnet(
     let n = state.store.add_network_range(&n.id, change).await?;
     let v = subnet_view(&n, version)
         .ok_or_else(|| ApiError::internal(format!("network {} lost its new subnet", n.id)))?;
-    Ok(json_response(StatusCode::CREATED, &json!({"subnet": v})))
+    resource(StatusCode::CREATED, "subnet", v)
 }

@@ -16,9 +16,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::networks::subnet_id;
+use super::{one_to_create, required, resource};
 use crate::api::compute::networks::{
     connect, disconnect, object, opt_string, server_ref, sync_nics, visible_network,
 };
@@ -195,14 +196,8 @@ async fn create(
     Caller(who): Caller,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Response> {
-    if body.contains_key("ports") {
-        return Err(ApiError::bad_request(
-            "bulk creation ({\"ports\": […]}) is not supported: create one port at a time",
-        ));
-    }
-    let m = object(body, "port")?;
-    let network_id = opt_string(&m, "network_id")?
-        .ok_or_else(|| ApiError::bad_request("a port needs a \"network_id\""))?;
+    let m = one_to_create(body, "port")?;
+    let network_id = required(&m, "network_id", "a port")?;
     if m.get("device_id").is_none_or(Value::is_null) {
         return Err(ApiError::bad_request(
             "a port needs a \"device_id\": here a port is a server's NIC, made by connecting the server",
@@ -243,10 +238,7 @@ async fn create(
         _ => connect(&state, &who, &network_id, server, ip, name).await?,
     };
     let port = owned_port(&state, &who, &nic.id).await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &json!({"port": port_view(&port)}),
-    ))
+    resource(StatusCode::CREATED, "port", port_view(&port))
 }
 
 /// `GET /ports/{id}` — 200.
@@ -256,10 +248,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let p = owned_port(&state, &who, &id).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"port": port_view(&p)}),
-    ))
+    resource(StatusCode::OK, "port", port_view(&p))
 }
 
 /// A port name: at most 255 characters, no control characters.
@@ -314,10 +303,7 @@ async fn update(
         }
     }
     let p = owned_port(&state, &who, &id).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"port": port_view(&p)}),
-    ))
+    resource(StatusCode::OK, "port", port_view(&p))
 }
 
 /// `DELETE /ports/{id}` — 204: the NIC is removed and its addresses are free; a port on the
