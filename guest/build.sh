@@ -61,7 +61,7 @@ build() {
     local kver bver tag
     kver="$(apt-cache policy "$kpkg" | sed -n 's/^ *Candidate: //p')"
     bver="$(apt-cache policy busybox-static | sed -n 's/^ *Candidate: //p')"
-    tag="$kpkg=$kver busybox-static=$bver init=$(sha256sum "$here/init" | cut -c1-16) v1"
+    tag="$kpkg=$kver busybox-static=$bver init=$(sha256sum "$here/init" | cut -c1-16) v2"
     if [[ -f "$out/stamp" && "$(cat "$out/stamp")" == "$tag" && -f "$out/vmlinuz" &&
         -f "$out/initramfs.cpio.gz" && -f "$out/disk.raw" ]]; then
         return 0
@@ -109,9 +109,11 @@ build() {
     printf 'root:x:0:0:root:/root:/bin/sh\n' >"$r/etc/passwd"
     printf 'root::19000:0:99999:7:::\n' >"$r/etc/shadow"
     printf 'root:x:0:\n' >"$r/etc/group"
-    # busybox acpid: the power button (event PWRF) runs /etc/acpi/PWRF/00000080.
+    # busybox acpid: the power button (event PWRF) runs /etc/acpi/PWRF/00000080. The gateway
+    # presses it again while the guest is not off: the first press powers off, later ones
+    # find the directory made and do nothing.
     printf 'PWRF PWRF/00000080\n' >"$r/etc/acpid.conf"
-    printf '#!/bin/sh\necho "cyclades-guest: power button: powering off" >/dev/console\npoweroff -f\n' \
+    printf '#!/bin/sh\nmkdir /tmp/.powering-off 2>/dev/null || exit 0\necho "cyclades-guest: power button: powering off" >/dev/console\npoweroff -f\n' \
         >"$r/etc/acpi/PWRF/00000080"
     chmod 755 "$r/etc/acpi/PWRF/00000080"
     (cd "$r" && find . | "$busybox" cpio -o -H newc 2>/dev/null | gzip -9 >"$out/initramfs.cpio.gz.new")

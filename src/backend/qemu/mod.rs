@@ -18,8 +18,8 @@
 //! **Events.** A supervisor task per running process reads QMP events: a guest that powers
 //! itself off (`SHUTDOWN`, guest) is quit and reported `Stopped`; a process that ends
 //! without having been asked to is reported `Crashed` with the last lines of its logs. A
-//! shutdown is an ACPI power-button press (`system_powerdown`) and, after
-//! `acpi_timeout` without the guest powering off, a hard `quit`; a soft reboot is the same
+//! shutdown is an ACPI power-button press (`system_powerdown`, pressed again every 2 s) and,
+//! after `acpi_timeout` without the guest powering off, a hard `quit`; a soft reboot is the same
 //! press followed by `system_reset` and `cont` once the guest is off (or a reset at once
 //! after the timeout), a hard reboot a `system_reset`.
 //!
@@ -91,6 +91,8 @@ const EXIT_WAIT: Duration = Duration::from_secs(10);
 /// How long a guest has to release a NIC after `device_del` (an ACPI eject request; a
 /// booted Linux guest takes well under a second).
 const UNPLUG_WAIT: Duration = Duration::from_secs(10);
+/// How often the ACPI power button is pressed again while a guest has not powered off.
+const POWERDOWN_RETRY: Duration = Duration::from_secs(2);
 /// How long the sampler waits for a machine's `query-blockstats` (a busy QEMU answers in
 /// milliseconds; a hung one must not hold up the others' samples).
 const SAMPLE_QMP_WAIT: Duration = Duration::from_secs(2);
@@ -196,6 +198,32 @@ impl Machine {
         // SAFETY: kill(2) with a pid this driver started or verified by its command line.
         unsafe {
             libc::kill(self.pid, libc::SIGKILL);
+        }
+    }
+
+    /// Presses the ACPI power button, and again every [`POWERDOWN_RETRY`] until `done`
+    /// completes or `limit` has passed (`None`). A press the guest is not ready for (its
+    /// ACPI daemon still starting) is lost, so one press alone would leave a guest that is
+    /// still booting to the hard fallback; Nova's clean shutdown retries likewise. Guests
+    /// take a press during their own power-off as nothing new.
+    async fn press_power_until<T>(
+        &self,
+        id: i64,
+        limit: Duration,
+        done: impl Future<Output = T>,
+    ) -> Option<T> {
+        let deadline = Instant::now() + limit;
+        tokio::pin!(done);
+        loop {
+            if let Err(e) = self.qmp.execute(Cmd::SystemPowerdown).await {
+                tracing::warn!(server = id, "system_powerdown: {e}");
+            }
+            let wait = POWERDOWN_RETRY.min(deadline.saturating_duration_since(Instant::now()));
+            match tokio::time::timeout(wait, &mut done).await {
+                Ok(v) => return Some(v),
+                Err(_) if Instant::now() >= deadline => return None,
+                Err(_) => {}
+            }
         }
     }
 
@@ -1431,10 +1459,8 @@ impl ComputeBackend for QemuBackend {
             "shut down",
             move |inner, m, generation| async move {
                 // The exit concludes the shutdown (see `Inner::exited`); this only escalates.
-                if let Err(e) = m.qmp.execute(Cmd::SystemPowerdown).await {
-                    tracing::warn!(server = id, "system_powerdown: {e}");
-                }
-                if m.wait_exit(timeout).await {
+                let exited = m.press_power_until(id, timeout, m.wait_exit(timeout));
+                if exited.await == Some(true) {
                     return;
                 }
                 let still = inner
@@ -1463,7 +1489,6 @@ impl ComputeBackend for QemuBackend {
                 let mut events = m.qmp.subscribe();
                 if kind == RebootKind::Soft {
                     let powered_off = async {
-                        m.qmp.execute(Cmd::SystemPowerdown).await?;
                         loop {
                             match events.recv().await {
                                 Ok(Event::Shutdown { guest: true, .. }) => return Ok(()),
@@ -1477,9 +1502,9 @@ impl ComputeBackend for QemuBackend {
                             }
                         }
                     };
-                    match tokio::time::timeout(timeout, powered_off).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => {
+                    match m.press_power_until(id, timeout, powered_off).await {
+                        Some(Ok(())) => {}
+                        Some(Err(e)) => {
                             inner.report(id, generation, |vm| {
                                 vm.op = None;
                                 BackendEvent::Failed {
@@ -1489,7 +1514,7 @@ impl ComputeBackend for QemuBackend {
                             });
                             return;
                         }
-                        Err(_) => tracing::warn!(
+                        None => tracing::warn!(
                             server = id,
                             "the guest did not power off within {timeout:?}; resetting it"
                         ),
