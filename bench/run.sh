@@ -22,6 +22,8 @@
 #                      QEMU serves at most 32 viewers of one VM at a time)
 #   BENCH_CONSOLE_ROUNDS, BENCH_CONSOLE_FRAMES  RFB round trips and full frames per path
 #                      (defaults 2000 and 30)
+#   BENCH_SWITCH_ROUNDS, BENCH_SWITCH_FRAMES  frame round trips and frames sent per path by
+#                      the switch section (defaults 5000 and 200000)
 #   CARGO, CARGO_TARGET_DIR as for cargo.
 #
 # Adding a benchmark: write a `section_NAME` function below that calls `section "title"`,
@@ -53,6 +55,8 @@ BENCH_SERVERS_TIMEOUT="${BENCH_SERVERS_TIMEOUT:-300}"
 BENCH_CONSOLES="${BENCH_CONSOLES:-30}"
 BENCH_CONSOLE_ROUNDS="${BENCH_CONSOLE_ROUNDS:-2000}"
 BENCH_CONSOLE_FRAMES="${BENCH_CONSOLE_FRAMES:-30}"
+BENCH_SWITCH_ROUNDS="${BENCH_SWITCH_ROUNDS:-5000}"
+BENCH_SWITCH_FRAMES="${BENCH_SWITCH_FRAMES:-200000}"
 START_TIMEOUT=10 # seconds a server gets to print "listening on http://ADDR"
 STOP_TIMEOUT=10  # seconds a server gets to exit after SIGTERM before SIGKILL
 
@@ -61,7 +65,7 @@ die() {
     log "bench: $*"
     exit 1
 }
-for knob in BENCH_IMAGE_MB BENCH_RSS_MB BENCH_RSS_LIMIT_MB BENCH_IO_TIMEOUT BENCH_SERVERS BENCH_SERVERS_TIMEOUT BENCH_CONSOLES BENCH_CONSOLE_ROUNDS BENCH_CONSOLE_FRAMES; do
+for knob in BENCH_IMAGE_MB BENCH_RSS_MB BENCH_RSS_LIMIT_MB BENCH_IO_TIMEOUT BENCH_SERVERS BENCH_SERVERS_TIMEOUT BENCH_CONSOLES BENCH_CONSOLE_ROUNDS BENCH_CONSOLE_FRAMES BENCH_SWITCH_ROUNDS BENCH_SWITCH_FRAMES; do
     [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer, not '${!knob}'"
 done
 
@@ -985,8 +989,41 @@ console_cleanup() {
     rm -rf "$data"
 }
 
+# ---------------------------------------------------------------- switch
+# The QEMU backend's layer-2 switch (src/backend/qemu/switch.rs), measured by
+# examples/switch_bench.rs against the same frames sent straight from one unix datagram socket
+# to the other (what QEMU's dgram netdev costs without a switch), in the same run.
+section_switch() {
+    local out direct through d50 d99 dfps dmib dlost s50 s99 sfps smib slost
+    local rounds=$BENCH_SWITCH_ROUNDS frames=$BENCH_SWITCH_FRAMES
+    section_title "switch: Ethernet frames between two guests' sockets, directly vs through the QEMU backend's switch"
+    if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
+        "$CARGO" build --release --quiet --example switch_bench >&2
+    fi
+    local bench="$TARGET_DIR/release/examples/switch_bench"
+    [[ -x $bench ]] || die "missing $bench"
+    out=$(timeout 300 "$bench" "$rounds" "$frames" 1514 2>&1) || {
+        section_fail "switch_bench failed: $out"
+        return 0
+    }
+    direct=$(sed -n 1p <<<"$out") through=$(sed -n 2p <<<"$out")
+    read -r d50 d99 dfps dmib dlost <<<"$direct"
+    read -r s50 s99 sfps smib slost <<<"$through"
+    printf '%s round trips and %s frames of 1514 bytes (windows of 32) per path
+' "$rounds" "$frames"
+    printf '%-30s %10s %10s %10s %9s %6s
+' "path" "rtt p50(ms)" "rtt p99(ms)" "frames/s" "MiB/s" "lost"
+    printf '%-30s %10s %10s %10s %9s %6s
+' "direct: socket to socket" "$(fmt_ms "$d50")" "$(fmt_ms "$d99")" "$dfps" "$dmib" "$dlost"
+    printf '%-30s %10s %10s %10s %9s %6s
+' "switch: port to port" "$(fmt_ms "$s50")" "$(fmt_ms "$s99")" "$sfps" "$smib" "$slost"
+    printf 'through the switch: %s of direct throughput
+' "$(ratio "$smib" "$dmib")"
+    ((slost == 0)) || section_fail "the switch lost $slost of $frames frames sent in windows it has room for"
+}
+
 # Run order: the baseline first (every later wrk row is compared with it).
-SECTIONS=(section_baseline section_flavors section_servers section_images section_console)
+SECTIONS=(section_baseline section_flavors section_servers section_images section_console section_switch)
 
 # BENCH_SECTIONS="images" or "baseline flavors" (names without section_, space- or
 # comma-separated): runs only those, still in the order above. Without the baseline, wrk

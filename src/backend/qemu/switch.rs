@@ -8,9 +8,13 @@
 //! MAC when that port is on the sender's network, and is flooded over the network otherwise
 //! (unknown unicast), as are broadcast and multicast frames.
 //!
-//! Bounded: the switch keeps no queue. Each port has one receive buffer; a peer whose socket
-//! is full loses the frame (`try_send_to`), so a guest that stops reading never stalls the
-//! others. Per-port byte counters (atomics) say what each NIC received and sent; the sampler
+//! Bounded: each port has a queue of at most [`QUEUE`] frames towards its guest, written by a
+//! task of its own. The kernel holds only a few datagrams for a unix socket (`max_dgram_qlen`,
+//! 10 by default), so without the queue a burst (a TCP window) would lose most of its frames;
+//! with it, a burst waits for QEMU to read. The writer's socket is connected to the NIC's, so
+//! that it waits for room there instead of failing. A queue that is full (a guest that
+//! stopped reading) loses the frame, so one guest never stalls the others. Per-port byte
+//! counters (atomics) say what each NIC received and sent; the sampler
 //! takes them per interval, per NIC ([`Switch::take_counters`]) or per server
 //! ([`Switch::take_server_counters`]: each port belongs to the server whose NIC it serves).
 //!
@@ -22,7 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
+use bytes::Bytes;
 use tokio::net::UnixDatagram;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// A MAC address, as it is in a frame.
@@ -33,6 +39,9 @@ pub type Mac = [u8; 6];
 const MAX_FRAME: usize = 65536;
 /// Destination + source MAC + EtherType.
 const HEADER: usize = 14;
+/// Frames a port holds for its guest: a few TCP windows of full-size frames (about 380 KiB
+/// at 1514 bytes), at most 16 MiB of the largest datagrams.
+pub const QUEUE: usize = 256;
 
 /// `aa:bb:cc:dd:ee:ff` (either case), or `None`.
 pub fn parse_mac(s: &str) -> Option<Mac> {
@@ -62,18 +71,19 @@ struct Port {
     /// The server the NIC is on.
     server: i64,
     network: String,
-    sock: Arc<UnixDatagram>,
-    /// The NIC's socket in QEMU, where frames for the guest go.
-    peer: PathBuf,
+    /// Frames for the guest, to the port's writer.
+    queue: mpsc::Sender<Bytes>,
     /// The gateway's socket file, removed with the port.
     local: PathBuf,
-    counters: Counters,
-    task: JoinHandle<()>,
+    counters: Arc<Counters>,
+    reader: JoinHandle<()>,
+    writer: JoinHandle<()>,
 }
 
 impl Drop for Port {
     fn drop(&mut self) {
-        self.task.abort();
+        self.reader.abort();
+        self.writer.abort();
         let _ = std::fs::remove_file(&self.local);
     }
 }
@@ -120,17 +130,25 @@ impl Switch {
             Err(e) => return Err(e),
         }
         let sock = Arc::new(UnixDatagram::bind(local)?);
-        let task = tokio::spawn(run_port(Arc::downgrade(&self.state), mac, sock.clone()));
+        let counters = Arc::new(Counters::default());
+        let (queue, frames) = mpsc::channel(QUEUE);
+        let reader = tokio::spawn(run_port(Arc::downgrade(&self.state), mac, sock.clone()));
+        let writer = tokio::spawn(write_port(
+            sock,
+            peer.to_path_buf(),
+            Arc::clone(&counters),
+            frames,
+        ));
         st.ports.insert(
             mac,
             Port {
                 server,
                 network: network.to_string(),
-                sock,
-                peer: peer.to_path_buf(),
+                queue,
                 local: local.to_path_buf(),
-                counters: Counters::default(),
-                task,
+                counters,
+                reader,
+                writer,
             },
         );
         Ok(())
@@ -198,6 +216,35 @@ async fn run_port(state: Weak<Mutex<State>>, mac: Mac, sock: Arc<UnixDatagram>) 
     }
 }
 
+/// Writes the frames queued for the guest to its NIC's socket, waiting for room there. The
+/// socket is connected to the NIC's on the first frame, and again after a failure (QEMU
+/// restarted and made its socket anew, or has not made it yet): a frame that cannot be
+/// written is lost, as on a cable nobody listens to.
+async fn write_port(
+    sock: Arc<UnixDatagram>,
+    peer: PathBuf,
+    counters: Arc<Counters>,
+    mut frames: mpsc::Receiver<Bytes>,
+) {
+    let mut connected = false;
+    while let Some(f) = frames.recv().await {
+        if !connected {
+            connected = sock.connect(&peer).is_ok();
+            if !connected {
+                continue;
+            }
+        }
+        match sock.send(&f).await {
+            Ok(_) => {
+                counters
+                    .to_guest
+                    .fetch_add(f.len() as u64, Ordering::Relaxed);
+            }
+            Err(_) => connected = false,
+        }
+    }
+}
+
 /// Delivers one frame the guest of port `from` sent.
 fn forward(state: &Mutex<State>, from: Mac, frame: &[u8]) {
     let st = lock(state);
@@ -207,13 +254,14 @@ fn forward(state: &Mutex<State>, from: Mac, frame: &[u8]) {
     if frame.len() < HEADER || frame.len() >= MAX_FRAME || frame[6..12] != from {
         return;
     }
-    let len = frame.len() as u64;
-    src.counters.from_guest.fetch_add(len, Ordering::Relaxed);
+    src.counters
+        .from_guest
+        .fetch_add(frame.len() as u64, Ordering::Relaxed);
+    // One copy of the frame, shared by every port it goes to.
+    let frame = Bytes::copy_from_slice(frame);
     let deliver = |p: &Port| {
-        // A full peer loses the frame (the guest's stack retransmits what matters).
-        if p.sock.try_send_to(frame, &p.peer).is_ok() {
-            p.counters.to_guest.fetch_add(len, Ordering::Relaxed);
-        }
+        // A full queue loses the frame (the guest's stack retransmits what matters).
+        let _ = p.queue.try_send(frame.clone());
     };
     let mut dst: Mac = [0; 6];
     dst.copy_from_slice(&frame[..6]);
@@ -276,6 +324,12 @@ mod tests {
                 _ => None,
             }
         }
+    }
+
+    /// The writer counts a frame once its send returned, which may be just after the
+    /// guest got it.
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     fn guest(sw: &Switch, dir: &Path, network: &str, m: Mac) -> Guest {
@@ -364,6 +418,7 @@ mod tests {
         let f = frame(mac(2), mac(1), &[7; 100]);
         a.send(&f).await;
         assert!(b.recv().await.is_some());
+        settle().await;
         let n = f.len() as u64;
         assert_eq!(sw.take_counters(&mac(1)), Some((0, n)));
         assert_eq!(sw.take_counters(&mac(2)), Some((n, 0)));
@@ -401,6 +456,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_burst_waits_in_the_queue_instead_of_being_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let sw = Switch::new();
+        let a = guest(&sw, dir.path(), NET_A, mac(1));
+        let b = guest(&sw, dir.path(), NET_A, mac(2));
+        // Far more than the kernel holds for b's socket (max_dgram_qlen), all sent before b
+        // reads any.
+        let burst = 200;
+        for i in 0..burst {
+            a.send(&frame(mac(2), mac(1), &[i as u8; 1400])).await;
+        }
+        for i in 0..burst {
+            let f = b
+                .recv()
+                .await
+                .unwrap_or_else(|| panic!("frame {i} of the burst was lost"));
+            assert_eq!(f[HEADER], i as u8, "out of order");
+        }
+    }
+
+    #[tokio::test]
     async fn replug_at_the_same_path_and_unplug() {
         let dir = tempfile::tempdir().unwrap();
         let sw = Switch::new();
@@ -434,6 +510,7 @@ mod tests {
         b1.send(&fb).await;
         assert!(a2.recv().await.is_some());
         assert!(b3.recv().await.is_some());
+        settle().await;
         let (na, nb) = (fa.len() as u64, fb.len() as u64);
         assert_eq!(sw.take_server_counters(1), (0, na + nb));
         assert_eq!(sw.take_server_counters(2), (na, 0));
