@@ -45,6 +45,24 @@ fn script(args: &[&str], env: &[(&str, &str)]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Installs QEMU and builds the tiny guest (both idempotent); returns the guest's build
+/// directory.
+fn prepare() -> PathBuf {
+    script(&["tests/clients/qemu_setup.sh"], &[]);
+    PathBuf::from(script(&["guest/build.sh", "build"], &[]).trim())
+}
+
+/// The flavor the tests boot (1 vCPU, 128 MiB, 1 GiB), made with the CLI on the gateway's
+/// data dir.
+fn tiny_flavor(g: &Gateway) -> String {
+    common::cli_last_line(
+        &g.data_dir,
+        &[
+            "flavor", "create", "--name", "tiny", "--vcpus", "1", "--ram", "128", "--disk", "1",
+        ],
+    )
+}
+
 fn qemu_options() -> Options {
     Options::default()
         .env("CYCLADES_BACKEND", "qemu")
@@ -176,8 +194,7 @@ fn accepted(r: reqwest::blocking::Response) {
 
 #[test]
 fn servers_are_real_virtual_machines() {
-    script(&["tests/clients/qemu_setup.sh"], &[]);
-    script(&["guest/build.sh", "build"], &[]);
+    prepare();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let _reaper = Reaper(dir.to_path_buf());
@@ -190,12 +207,7 @@ fn servers_are_real_virtual_machines() {
         g.banner
     );
     let token = g.admin_token();
-    let flavor = common::cli_last_line(
-        dir,
-        &[
-            "flavor", "create", "--name", "tiny", "--vcpus", "1", "--ram", "128", "--disk", "1",
-        ],
-    );
+    let flavor = tiny_flavor(&g);
     let [image, kernel, ramdisk] = register_guest_all(&g, &token, "tiny", "");
     let api = Api {
         g: &g,
@@ -369,8 +381,7 @@ fn servers_are_real_virtual_machines() {
 
 #[test]
 fn a_shutdown_while_the_guest_boots_still_powers_it_off_through_acpi() {
-    script(&["tests/clients/qemu_setup.sh"], &[]);
-    script(&["guest/build.sh", "build"], &[]);
+    prepare();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let _reaper = Reaper(dir.to_path_buf());
@@ -381,12 +392,7 @@ fn a_shutdown_while_the_guest_boots_still_powers_it_off_through_acpi() {
     )
     .unwrap();
     let token = g.admin_token();
-    let flavor = common::cli_last_line(
-        dir,
-        &[
-            "flavor", "create", "--name", "tiny", "--vcpus", "1", "--ram", "128", "--disk", "1",
-        ],
-    );
+    let flavor = tiny_flavor(&g);
     let image = register_guest(&g, &token, "tiny", "");
     let api = Api {
         g: &g,
@@ -409,16 +415,10 @@ fn a_shutdown_while_the_guest_boots_still_powers_it_off_through_acpi() {
 
 #[test]
 fn a_qemu_that_dies_makes_an_error_with_its_log() {
-    script(&["tests/clients/qemu_setup.sh"], &[]);
-    script(&["guest/build.sh", "build"], &[]);
+    prepare();
     let g = Gateway::start_with(qemu_options());
     let token = g.admin_token();
-    let flavor = common::cli_last_line(
-        &g.data_dir,
-        &[
-            "flavor", "create", "--name", "tiny", "--vcpus", "1", "--ram", "128", "--disk", "1",
-        ],
-    );
+    let flavor = tiny_flavor(&g);
     let image = register_guest(&g, &token, "tiny", "");
     let api = Api { g: &g, token };
     // Personality files reach the guest on the config drive; its /init prints /etc/motd.
@@ -543,16 +543,10 @@ fn upload_image(api: &Api, body: Value, file: &Path) -> String {
 
 #[test]
 fn qcow2_and_whole_disk_images_boot_and_unbootable_ones_are_refused() {
-    script(&["tests/clients/qemu_setup.sh"], &[]);
-    let guest = PathBuf::from(script(&["guest/build.sh", "build"], &[]).trim());
+    let guest = prepare();
     let g = Gateway::start_with(qemu_options());
     let token = g.admin_token();
-    let flavor = common::cli_last_line(
-        &g.data_dir,
-        &[
-            "flavor", "create", "--name", "tiny", "--vcpus", "1", "--ram", "128", "--disk", "1",
-        ],
-    );
+    let flavor = tiny_flavor(&g);
     let out = script(&["guest/build.sh", "register", &g.url, &token], &[]);
     let field = |name: &str| {
         out.lines()
@@ -749,19 +743,13 @@ fn nic_on(api: &Api, id: i64, net: &str) -> Option<(String, String)> {
 
 #[test]
 fn nics_connected_and_disconnected_are_hot_plugged_and_kept() {
-    script(&["tests/clients/qemu_setup.sh"], &[]);
-    script(&["guest/build.sh", "build"], &[]);
+    prepare();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let _reaper = Reaper(dir.to_path_buf());
     let g = Gateway::start_in(dir, qemu_options()).unwrap();
     let token = g.admin_token();
-    let flavor = common::cli_last_line(
-        dir,
-        &[
-            "flavor", "create", "--name", "tiny", "--vcpus", "1", "--ram", "128", "--disk", "1",
-        ],
-    );
+    let flavor = tiny_flavor(&g);
     let image = register_guest(&g, &token, "tiny", "");
     let api = Api {
         g: &g,
@@ -968,19 +956,13 @@ fn bar_rates(api: &Api, id: i64, graph: &str) -> (f64, f64) {
 
 #[test]
 fn guests_reach_their_networks_only_and_their_traffic_is_sampled() {
-    script(&["tests/clients/qemu_setup.sh"], &[]);
-    script(&["guest/build.sh", "build"], &[]);
+    prepare();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let _reaper = Reaper(dir.to_path_buf());
     let g = Gateway::start_in(dir, qemu_options()).unwrap();
     let token = g.admin_token();
-    let flavor = common::cli_last_line(
-        dir,
-        &[
-            "flavor", "create", "--name", "tiny", "--vcpus", "1", "--ram", "128", "--disk", "1",
-        ],
-    );
+    let flavor = tiny_flavor(&g);
     let image = register_guest(&g, &token, "pinger", "guest.ping6 guest.diskload");
     let api = Api {
         g: &g,
