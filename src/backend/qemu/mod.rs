@@ -478,7 +478,8 @@ impl Inner {
             exited: rx,
             quitting: Arc::default(),
         };
-        // Before the supervisor: an exit it sees unplugs them again.
+        // Its ports first: its guest's frames flow again as soon as QMP answers. A machine
+        // that turns out gone has them unplugged by `reattach_all`.
         self.plug_ports(file, paths);
         self.supervise(id, &machine);
         // Powered off while nobody watched (-no-shutdown keeps such a process): finish it.
