@@ -970,16 +970,40 @@ fn guests_reach_their_networks_only_and_their_traffic_is_sampled() {
     };
     let [lan_a, lan_b] = ["lan-a", "lan-b"].map(|name| network(&api, name));
     // a and b on lan-a, c on lan-b; every server also has its NIC on the public network.
-    let ids = [("a", &lan_a), ("b", &lan_a), ("c", &lan_b)].map(|(name, net)| {
+    // b and c first: a pings their IPv4 addresses (a personality file lists them), which
+    // the guests take from their config drives' network_data.json.
+    let make = |name: &str, net: &str, personality: Value| {
         let r = api.send(
             reqwest::Method::POST,
             "/compute/v2.0/servers",
             json!({"server": {"name": name, "imageRef": image, "flavorRef": flavor,
-                "networks": [{"uuid": net}]}}),
+                "networks": [{"uuid": net}], "personality": personality}}),
         );
         assert_eq!(r.status(), 202);
         r.json::<Value>().unwrap()["server"]["id"].as_i64().unwrap()
-    });
+    };
+    let id_b = make("b", &lan_a, json!([]));
+    let id_c = make("c", &lan_b, json!([]));
+    let ipv4_on = |id: i64, net: &str| {
+        let v = api.json(&format!("/compute/v2.0/servers/{id}"));
+        v["server"]["attachments"]
+            .as_array()
+            .and_then(|l| l.iter().find(|a| a["network_id"] == net))
+            .and_then(|a| a["ipv4"].as_str())
+            .filter(|ip| !ip.is_empty())
+            .unwrap_or_else(|| panic!("no IPv4 address on {net}: {v}"))
+            .to_owned()
+    };
+    let (ip_b, ip_c_public) = (ipv4_on(id_b, &lan_a), ipv4_on(id_c, "public"));
+    use base64::Engine;
+    let targets =
+        base64::engine::general_purpose::STANDARD.encode(format!("{ip_b} {ip_c_public}\n"));
+    let id_a = make(
+        "a",
+        &lan_a,
+        json!([{"path": "/etc/cyclades-ping", "contents": targets}]),
+    );
+    let ids = [id_a, id_b, id_c];
     for id in ids {
         wait_status(&api, id, "ACTIVE");
     }
@@ -1014,6 +1038,21 @@ fn guests_reach_their_networks_only_and_their_traffic_is_sampled() {
             Instant::now() < deadline,
             "c's ping6 never ran or never heard a; c:\n{}",
             c.serial()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // IPv4 too, at the addresses the API shows: b's on lan-a, c's on the public network.
+    let answered = |ip: &str| {
+        a.serial().lines().any(|l| {
+            l.trim()
+                .starts_with(&format!("ping {ip}: 64 bytes from {ip}:"))
+        })
+    };
+    while !(answered(&ip_b) && answered(&ip_c_public)) {
+        assert!(
+            Instant::now() < deadline,
+            "a never had IPv4 echo replies from {ip_b} and {ip_c_public}; a:\n{}",
+            a.serial()
         );
         std::thread::sleep(Duration::from_millis(200));
     }

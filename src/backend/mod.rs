@@ -101,6 +101,10 @@ pub struct NicSpec {
     pub network_id: String,
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
+    /// The network's ranges, for the prefix lengths a guest configures its addresses with
+    /// (the config drive's `network_data.json`).
+    pub ipv4_net: Option<ipnet::Ipv4Net>,
+    pub ipv6_net: Option<ipnet::Ipv6Net>,
 }
 
 /// A network to make ready: its id and ranges, as the gateway recorded them.

@@ -6,6 +6,7 @@
 //! Also: telling the backend a server's NIC list after the API connected or disconnected
 //! one ([`sync_nics`]).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{ComputeBackend, NetworkSpec, NicSpec};
@@ -59,14 +60,34 @@ pub async fn activate_pending(
     Ok(())
 }
 
-/// What the backend is told of a NIC.
-pub fn nic_spec(n: &Nic) -> NicSpec {
-    NicSpec {
-        mac: n.mac.clone(),
-        network_id: n.network_id.clone(),
-        ipv4: n.ipv4.as_deref().and_then(|a| a.parse().ok()),
-        ipv6: n.ipv6.as_deref().and_then(|a| a.parse().ok()),
+/// What the backend is told of a server's NICs, with their networks' ranges. A network
+/// that cannot be read leaves its NICs without ranges (logged): the backend still plugs
+/// them, and a guest then has their addresses without a prefix to configure them with.
+pub async fn nic_specs(store: &Arc<dyn Store>, nics: &[Nic]) -> Vec<NicSpec> {
+    let mut nets: BTreeMap<&str, Option<NetworkSpec>> = BTreeMap::new();
+    let mut out = Vec::with_capacity(nics.len());
+    for n in nics {
+        if !nets.contains_key(n.network_id.as_str()) {
+            let net = match store.get_network(&n.network_id).await {
+                Ok(net) => net.as_ref().map(spec),
+                Err(e) => {
+                    tracing::warn!("cannot read network {}: {e}", n.network_id);
+                    None
+                }
+            };
+            nets.insert(&n.network_id, net);
+        }
+        let net = nets.get(n.network_id.as_str()).and_then(Option::as_ref);
+        out.push(NicSpec {
+            mac: n.mac.clone(),
+            network_id: n.network_id.clone(),
+            ipv4: n.ipv4.as_deref().and_then(|a| a.parse().ok()),
+            ipv6: n.ipv6.as_deref().and_then(|a| a.parse().ok()),
+            ipv4_net: net.and_then(|s| s.cidr),
+            ipv6_net: net.and_then(|s| s.cidr6),
+        });
     }
+    out
 }
 
 /// After a connect or disconnect committed: hands the backend the server's whole NIC list,
@@ -75,7 +96,7 @@ pub fn nic_spec(n: &Nic) -> NicSpec {
 /// next change).
 pub async fn sync_nics(store: &Arc<dyn Store>, backend: &Arc<dyn ComputeBackend>, server: i64) {
     let nics = match store.get_server(server).await {
-        Ok(Some(s)) => s.nics.iter().map(nic_spec).collect(),
+        Ok(Some(s)) => nic_specs(store, &s.nics).await,
         Ok(None) => return,
         Err(e) => {
             tracing::warn!("cannot read server {server}'s NICs for the backend: {e}");

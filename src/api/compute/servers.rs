@@ -787,6 +787,7 @@ async fn create(
         )
         .await?;
     let password = admin_password();
+    let nics = crate::backend::networks::nic_specs(&state.store, &server.nics).await;
     let spec = ServerSpec {
         id: server.id,
         name: server.name.clone(),
@@ -799,11 +800,7 @@ async fn create(
         kernel_path,
         ramdisk_path,
         kernel_cmdline: image.properties.get("os_command_line").cloned(),
-        nics: server
-            .nics
-            .iter()
-            .map(crate::backend::networks::nic_spec)
-            .collect(),
+        nics,
         admin_password: password.clone(),
         personality,
     };
