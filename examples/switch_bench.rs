@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cyclades::backend::qemu::switch::{Mac, Switch};
+use cyclades::backend::qemu::switch::{Mac, Owner, Switch};
 use tokio::net::UnixDatagram;
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -146,8 +146,9 @@ async fn main() -> Res<()> {
         sock: bind(dir, "b2.vm")?,
         to: dir.join("b2.gw"),
     };
-    sw.plug(1, "net", A, &dir.join("a2.gw"), &dir.join("a2.vm"))?;
-    sw.plug(2, "net", B, &dir.join("b2.gw"), &dir.join("b2.vm"))?;
+    let (one, two) = (Owner { server: 1, pid: 1 }, Owner { server: 2, pid: 2 });
+    sw.plug(one, "net", A, &dir.join("a2.gw"), &dir.join("a2.vm"))?;
+    sw.plug(two, "net", B, &dir.join("b2.gw"), &dir.join("b2.vm"))?;
     println!("{}", measure(a, b, rounds, frames, len).await?);
     Ok(())
 }

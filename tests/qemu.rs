@@ -726,19 +726,24 @@ fn network(api: &Api, name: &str) -> String {
     net
 }
 
-/// The attachment (NIC) of server `id` on network `net`.
-fn nic_on(api: &Api, id: i64, net: &str) -> Option<(String, String)> {
+/// The attachment (NIC) of server `id` on network `net`, as the API shows it.
+fn attachment_on(api: &Api, id: i64, net: &str) -> Option<Value> {
     let v = api.json(&format!("/compute/v2.0/servers/{id}"));
     v["server"]["attachments"]
         .as_array()?
         .iter()
         .find(|a| a["network_id"] == net)
-        .map(|a| {
-            (
-                a["id"].as_str().unwrap().to_owned(),
-                a["mac_address"].as_str().unwrap().to_owned(),
-            )
-        })
+        .cloned()
+}
+
+/// The id and MAC of server `id`'s NIC on network `net`.
+fn nic_on(api: &Api, id: i64, net: &str) -> Option<(String, String)> {
+    attachment_on(api, id, net).map(|a| {
+        (
+            a["id"].as_str().unwrap().to_owned(),
+            a["mac_address"].as_str().unwrap().to_owned(),
+        )
+    })
 }
 
 #[test]
@@ -985,13 +990,11 @@ fn guests_reach_their_networks_only_and_their_traffic_is_sampled() {
     let id_b = make("b", &lan_a, json!([]));
     let id_c = make("c", &lan_b, json!([]));
     let ipv4_on = |id: i64, net: &str| {
-        let v = api.json(&format!("/compute/v2.0/servers/{id}"));
-        v["server"]["attachments"]
-            .as_array()
-            .and_then(|l| l.iter().find(|a| a["network_id"] == net))
+        let a = attachment_on(&api, id, net);
+        a.as_ref()
             .and_then(|a| a["ipv4"].as_str())
             .filter(|ip| !ip.is_empty())
-            .unwrap_or_else(|| panic!("no IPv4 address on {net}: {v}"))
+            .unwrap_or_else(|| panic!("no IPv4 address on {net}: {a:?}"))
             .to_owned()
     };
     let (ip_b, ip_c_public) = (ipv4_on(id_b, &lan_a), ipv4_on(id_c, "public"));

@@ -441,14 +441,6 @@ impl Inner {
                     }
                 }
             }
-            let running = self
-                .lock()
-                .vms
-                .get(&id)
-                .is_some_and(|vm| vm.power == Power::Running);
-            if !running {
-                self.switch.unplug_server(id);
-            }
         }
         Ok(())
     }
@@ -464,12 +456,18 @@ impl Inner {
             std::path::Path::new(&format!("/proc/{pid}")).exists()
         })
         .await?;
+        // Its ports first, before the watcher below that unplugs them when it ends: its
+        // guest's frames flow again as soon as QMP answers.
+        let owner = switch::Owner { server: id, pid };
+        self.plug_ports(file, paths, owner);
         let (tx, rx) = watch::channel(None);
+        let switch = self.switch.clone();
         // Not our child: its end shows as the pid going away (init reaps it).
         tokio::spawn(async move {
             while pid_alive(pid) {
                 sleep(Duration::from_millis(100)).await;
             }
+            switch.unplug_machine(owner);
             let _ = tx.send(Some("the QEMU process ended".into()));
         });
         let machine = Machine {
@@ -478,9 +476,6 @@ impl Inner {
             exited: rx,
             quitting: Arc::default(),
         };
-        // Its ports first: its guest's frames flow again as soon as QMP answers. A machine
-        // that turns out gone has them unplugged by `reattach_all`.
-        self.plug_ports(file, paths);
         self.supervise(id, &machine);
         // Powered off while nobody watched (-no-shutdown keeps such a process): finish it.
         if machine.qmp.status().await.as_deref() == Ok("shutdown") {
@@ -493,9 +488,9 @@ impl Inner {
     /// Plugs the NICs of `file` into the switch, each on its network. A NIC whose network
     /// `vm.json` does not say (a file of an earlier version) or whose port cannot be made
     /// reaches nothing; the machine runs anyway, with a warning.
-    fn plug_ports(&self, file: &VmFile, paths: &VmPaths) {
+    fn plug_ports(&self, file: &VmFile, paths: &VmPaths, owner: switch::Owner) {
         for mac in &file.macs {
-            if let Err(e) = self.plug_port(file, paths, mac) {
+            if let Err(e) = self.plug_port(file, paths, owner, mac) {
                 self.note(
                     file.id,
                     DiagLevel::Warning,
@@ -507,7 +502,13 @@ impl Inner {
         }
     }
 
-    fn plug_port(&self, file: &VmFile, paths: &VmPaths, mac: &str) -> Result<(), String> {
+    fn plug_port(
+        &self,
+        file: &VmFile,
+        paths: &VmPaths,
+        owner: switch::Owner,
+        mac: &str,
+    ) -> Result<(), String> {
         let network = file
             .networks
             .get(&mac.to_ascii_lowercase())
@@ -516,7 +517,7 @@ impl Inner {
         let ids = NicIds::of(mac);
         self.switch
             .plug(
-                file.id,
+                owner,
                 network,
                 addr,
                 &paths.nic_gw(&ids),
@@ -552,17 +553,24 @@ impl Inner {
             .process_group(0)
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", self.cfg.binary.display()))?;
-        // Ready long before the guest's kernel sends its first frame.
-        self.plug_ports(file, &paths);
         let pid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
+        // The ports live as long as the process: plugged before the task that waits for its
+        // end, which unplugs them. Ready long before the guest's kernel sends a frame.
+        let owner = switch::Owner {
+            server: file.id,
+            pid,
+        };
+        self.plug_ports(file, &paths, owner);
         let (tx, rx) = watch::channel(None);
         let exited = Arc::new(AtomicBool::new(false));
         let exited2 = Arc::clone(&exited);
+        let switch = self.switch.clone();
         tokio::spawn(async move {
             let how = match child.wait().await {
                 Ok(s) => describe_exit(s),
                 Err(e) => format!("cannot wait for QEMU: {e}"),
             };
+            switch.unplug_machine(owner);
             exited2.store(true, Ordering::SeqCst);
             let _ = tx.send(Some(how));
         });
@@ -583,7 +591,6 @@ impl Inner {
                         libc::kill(pid, libc::SIGKILL);
                     }
                 }
-                self.switch.unplug_server(file.id);
                 return Err(format!(
                     "QEMU did not start ({}){}",
                     how.unwrap_or(e),
@@ -758,7 +765,6 @@ impl Inner {
         if vm.machine.as_ref().is_none_or(|cur| cur.pid != m.pid) {
             return;
         }
-        self.switch.unplug_server(id);
         vm.machine = None;
         vm.power = Power::Stopped;
         let asked = m.quitting.load(Ordering::SeqCst);
@@ -809,16 +815,10 @@ impl Inner {
             );
         };
         let paths = self.paths(id);
-        let mut file = match std::fs::read_to_string(paths.file())
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<VmFile>(&t).map_err(|e| e.to_string()))
-        {
+        let mut file = match read_vm_file(&paths) {
             Ok(f) => f,
             Err(e) => {
-                warn(
-                    "The server's new NIC list could not be kept.",
-                    format!("{}: {e}", paths.file().display()),
-                );
+                warn("The server's new NIC list could not be kept.", e);
                 return;
             }
         };
@@ -875,7 +875,11 @@ impl Inner {
             }
         }
         for mac in plug {
-            if let Err(e) = self.plug_port(&file, &paths, &mac) {
+            let owner = switch::Owner {
+                server: id,
+                pid: m.pid,
+            };
+            if let Err(e) = self.plug_port(&file, &paths, owner, &mac) {
                 warn(&format!("NIC {mac} could not be plugged."), e);
                 continue;
             }
@@ -1229,7 +1233,6 @@ async fn build(
         }
     };
     if !inner.attach(id, &machine) {
-        inner.switch.unplug_server(id);
         let message = format!(
             "QEMU exited right after it started{}",
             log_tail(&paths.qemu_log(), "qemu.log")
@@ -1339,6 +1342,14 @@ fn networks_of(nics: &[NicSpec]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The server's `vm.json`; an error names the file.
+fn read_vm_file(paths: &VmPaths) -> Result<VmFile, String> {
+    std::fs::read_to_string(paths.file())
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str::<VmFile>(&t).map_err(|e| e.to_string()))
+        .map_err(|e| format!("{}: {e}", paths.file().display()))
+}
+
 fn write_vm_file(paths: &VmPaths, file: &VmFile) -> Result<(), String> {
     let text = serde_json::to_vec_pretty(file).map_err(|e| e.to_string())?;
     let tmp = paths.dir.join("vm.json.new");
@@ -1409,12 +1420,9 @@ impl ComputeBackend for QemuBackend {
         inner.spawn(async move {
             let _work = work.lock().await;
             let paths = me.paths(id);
-            let booted = match std::fs::read_to_string(paths.file()) {
-                Ok(text) => match serde_json::from_str::<VmFile>(&text) {
-                    Ok(file) => me.boot(&file).await,
-                    Err(e) => Err(format!("{}: {e}", paths.file().display())),
-                },
-                Err(e) => Err(format!("{}: {e}", paths.file().display())),
+            let booted = match read_vm_file(&paths) {
+                Ok(file) => me.boot(&file).await,
+                Err(e) => Err(e),
             };
             match booted {
                 Ok(machine) if me.attach(id, &machine) => {
@@ -1425,7 +1433,6 @@ impl ComputeBackend for QemuBackend {
                     });
                 }
                 Ok(_) => {
-                    me.switch.unplug_server(id);
                     let message = format!(
                         "QEMU exited right after it started{}",
                         log_tail(&paths.qemu_log(), "qemu.log")
@@ -1566,7 +1573,6 @@ impl ComputeBackend for QemuBackend {
             if let Some(m) = machine {
                 m.stop().await;
             }
-            me.switch.unplug_server(id);
             let paths = me.paths(id);
             let removed = match tokio::fs::remove_dir_all(&paths.dir).await {
                 Ok(()) => Ok(()),

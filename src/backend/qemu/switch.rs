@@ -16,7 +16,8 @@
 //! stopped reading) loses the frame, so one guest never stalls the others. Per-port byte
 //! counters (atomics) say what each NIC received and sent; the sampler
 //! takes them per interval, per NIC ([`Switch::take_counters`]) or per server
-//! ([`Switch::take_server_counters`]: each port belongs to the server whose NIC it serves).
+//! ([`Switch::take_server_counters`]: each port belongs to the server whose NIC it serves,
+//! and to the QEMU process of that server it serves, see [`Owner`]).
 //!
 //! Hand-written: no maintained crate does a userspace switch between unix datagram sockets.
 
@@ -67,9 +68,17 @@ struct Counters {
     from_guest: AtomicU64,
 }
 
+/// Whose a port is: a server, and the QEMU process of it the port serves. The ports of a
+/// process go when it ends ([`Switch::unplug_machine`]), and only they: a newer process of
+/// the same server has ports of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub server: i64,
+    pub pid: i32,
+}
+
 struct Port {
-    /// The server the NIC is on.
-    server: i64,
+    owner: Owner,
     network: String,
     /// Frames for the guest, to the port's writer.
     queue: mpsc::Sender<Bytes>,
@@ -109,13 +118,13 @@ impl Switch {
         Switch::default()
     }
 
-    /// Plugs the NIC `mac` of `server` into `network`: the gateway's socket is bound at
+    /// Plugs the NIC `mac` of `owner` into `network`: the gateway's socket is bound at
     /// `local` (a stale file there is replaced: after a gateway restart QEMU still sends to
     /// that path) and frames for the guest go to `peer`. A port the MAC already had is
     /// replaced. Must be called inside the tokio runtime.
     pub fn plug(
         &self,
-        server: i64,
+        owner: Owner,
         network: &str,
         mac: Mac,
         local: &Path,
@@ -142,7 +151,7 @@ impl Switch {
         st.ports.insert(
             mac,
             Port {
-                server,
+                owner,
                 network: network.to_string(),
                 queue,
                 local: local.to_path_buf(),
@@ -160,9 +169,9 @@ impl Switch {
         drop(old);
     }
 
-    /// Unplugs every port of the server (its machine is gone).
-    pub fn unplug_server(&self, server: i64) {
-        lock(&self.state).ports.retain(|_, p| p.server != server);
+    /// Unplugs every port of a QEMU process (it has ended).
+    pub fn unplug_machine(&self, owner: Owner) {
+        lock(&self.state).ports.retain(|_, p| p.owner != owner);
     }
 
     /// Whether the NIC has a port.
@@ -187,7 +196,7 @@ impl Switch {
         let st = lock(&self.state);
         st.ports
             .values()
-            .filter(|p| p.server == server)
+            .filter(|p| p.owner.server == server)
             .fold((0, 0), |(rx, tx), p| {
                 (
                     rx + p.counters.to_guest.swap(0, Ordering::Relaxed),
@@ -296,6 +305,10 @@ mod tests {
         [0xaa, 0, 0, 0, 0, last]
     }
 
+    fn owner(server: i64) -> Owner {
+        Owner { server, pid: 100 }
+    }
+
     fn frame(dst: Mac, src: Mac, payload: &[u8]) -> Vec<u8> {
         let mut f = Vec::new();
         f.extend_from_slice(&dst);
@@ -340,7 +353,7 @@ mod tests {
         let vm = dir.join(format!("vm-{}", m[5]));
         let gw = dir.join(format!("gw-{}", m[5]));
         let sock = UnixDatagram::bind(&vm).unwrap();
-        sw.plug(server, network, m, &gw, &vm).unwrap();
+        sw.plug(owner(server), network, m, &gw, &vm).unwrap();
         Guest { sock, gw }
     }
 
@@ -483,7 +496,7 @@ mod tests {
         let a = guest(&sw, dir.path(), NET_A, mac(1));
         let b = guest(&sw, dir.path(), NET_A, mac(2));
         // A restarted gateway binds the same path again; the guest's socket is unchanged.
-        sw.plug(2, NET_A, mac(2), &b.gw, &dir.path().join("vm-2"))
+        sw.plug(owner(2), NET_A, mac(2), &b.gw, &dir.path().join("vm-2"))
             .unwrap();
         let f = frame([0xff; 6], mac(1), b"again");
         a.send(&f).await;
@@ -517,7 +530,7 @@ mod tests {
         assert_eq!(sw.take_server_counters(3), (nb, 0));
         assert_eq!(sw.take_server_counters(1), (0, 0), "not reset by the take");
         assert_eq!(sw.take_server_counters(9), (0, 0));
-        sw.unplug_server(1);
+        sw.unplug_machine(owner(1));
         assert!(!sw.has_port(&mac(1)) && !sw.has_port(&mac(2)));
         assert!(sw.has_port(&mac(3)) && sw.has_port(&mac(4)));
         assert!(!a1.gw.exists() && !b1.gw.exists());
